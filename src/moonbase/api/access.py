@@ -1,0 +1,140 @@
+"""Which accesses (service tokens) and scopes (OAuth) each operation needs: one table, one check.
+
+The table copies the reference spec's "Authorization" section of each operation. Any one listed
+access suffices. Accesses and scopes come in pairs for production and other branches
+(``connect_branch`` / ``connect_production_branch``): on a production branch only the
+production member of a pair counts; on other branches either does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ORG_ACCESSES = (
+    "read_organization", "write_organization", "read_invoices", "read_audit_logs",
+    "read_databases", "create_databases", "delete_databases", "read_oauth_applications",
+    "read_oauth_tokens", "write_oauth_tokens", "delete_oauth_tokens", "read_service_tokens",
+    "write_service_tokens", "delete_service_tokens", "write_teams", "read_metrics_endpoints",
+)  # fmt: skip
+DATABASE_ACCESSES = (
+    "read_database", "delete_database", "write_database", "read_branch", "delete_branch",
+    "create_branch", "promote_branches", "demote_branches", "delete_production_branch",
+    "connect_branch", "connect_production_branch", "connect_production_read_only_branch",
+    "delete_branch_password", "delete_production_branch_password",
+    "delete_production_read_only_branch_password", "create_branch_password",
+    "create_production_branch_password", "create_production_read_only_branch_password",
+    "read_deploy_request", "create_deploy_request", "approve_deploy_request",
+    "review_deploy_request", "read_comment", "create_comment", "restore_backup",
+    "restore_production_branch_backup", "read_backups", "write_backups", "delete_backups",
+    "delete_production_branch_backups", "write_branch_vschema", "write_production_branch_vschema",
+)  # fmt: skip
+
+#: accesses and scopes that do not suffice on a production branch (their production sibling does)
+NON_PRODUCTION = frozenset({
+    "connect_branch", "delete_branch", "delete_branch_password", "create_branch_password",
+    "delete_backups", "restore_backup", "write_branch_vschema",
+    "manage_passwords", "manage_read_only_passwords", "delete_branches",
+})  # fmt: skip
+
+ANY_DB = DATABASE_ACCESSES[:12] + (
+    "delete_branch_password", "delete_production_branch_password",
+    "delete_production_read_only_branch_password", "read_deploy_request",
+    "create_deploy_request", "approve_deploy_request", "read_comment", "create_comment",
+    "restore_backup", "restore_production_branch_backup", "read_backups", "write_backups",
+    "delete_backups", "delete_production_branch_backups", "write_branch_vschema",
+    "write_production_branch_vschema",
+)  # fmt: skip
+ANY_BRANCH = ("read_branch", "delete_branch", "create_branch", "connect_production_branch",
+              "connect_branch")  # fmt: skip
+ANY_BRANCH_RO = ("read_branch", "delete_branch", "create_branch", "connect_production_branch",
+                 "connect_production_read_only_branch", "connect_branch")  # fmt: skip
+MANAGE_PW = ("manage_passwords", "manage_production_branch_passwords",
+             "manage_read_only_passwords", "manage_production_read_only_passwords")  # fmt: skip
+PW_SCOPES = {"organization": MANAGE_PW, "database": MANAGE_PW,
+             "branch": ("manage_passwords", "manage_read_only_passwords")}  # fmt: skip
+ORG_READ_SCOPES = {"user": ("read_organizations",), "organization": ("read_organization",)}
+
+
+@dataclass(frozen=True)
+class Rule:
+    accesses: tuple[str, ...] = ()
+    scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: False for operations any authenticated caller of the organization may use
+    #: (the spec lists no token access for them)
+    restricted: bool = True
+
+    def scopes_text(self) -> list[str]:
+        return [f"{level}:{scope}" for level, names in self.scopes.items() for scope in names]
+
+
+RULES: dict[str, Rule] = {
+    "list_organizations": Rule(scopes={"user": ("read_organizations",)}, restricted=False),
+    "get_organization": Rule(("read_organization",), ORG_READ_SCOPES),
+    "update_organization": Rule((), {"organization": ("write_organization",)}, restricted=False),
+    "list_regions_for_organization": Rule(("read_organization",), ORG_READ_SCOPES),
+    "list_cluster_size_skus": Rule(("read_organization",), ORG_READ_SCOPES),
+    "list_databases": Rule(ANY_DB, {"organization": ("read_databases",)}),
+    "create_database": Rule(("create_databases",), {"organization": ("create_databases",)}),
+    "get_database": Rule(
+        ANY_DB, {"organization": ("read_databases",), "database": ("read_database",)}
+    ),
+    "update_database_settings": Rule(
+        ("write_database",), {"organization": ("write_databases",), "database": ("write_database",)}
+    ),
+    "delete_database": Rule(
+        ("delete_database",),
+        {"organization": ("delete_databases",), "database": ("delete_database",)},
+    ),
+    "list_database_regions": Rule(
+        ANY_DB, {"organization": ("read_databases",), "database": ("read_database",)}
+    ),
+    "list_read_only_regions": Rule(
+        ANY_DB, {"organization": ("read_branches",), "database": ("read_branches",)}
+    ),
+    "list_branches": Rule(
+        ANY_BRANCH,
+        {"organization": ("read_branches",), "database": ("read_branches",),
+         "branch": ("read_branch",)},
+    ),  # fmt: skip
+    "list_passwords": Rule(ANY_BRANCH_RO, PW_SCOPES),
+    "get_password": Rule(ANY_BRANCH_RO, PW_SCOPES),
+    "create_password": Rule(
+        ("connect_production_branch", "connect_production_read_only_branch", "connect_branch"),
+        PW_SCOPES,
+    ),
+    "delete_password": Rule(
+        ("delete_production_branch_password", "delete_production_read_only_branch_password",
+         "delete_branch_password"),
+        PW_SCOPES,
+    ),  # fmt: skip
+    "list_roles": Rule(ANY_BRANCH_RO, PW_SCOPES),
+    "get_role": Rule(ANY_BRANCH_RO, PW_SCOPES),
+    "create_role": Rule(
+        ("create_production_branch_password", "create_production_read_only_branch_password",
+         "create_branch_password"),
+        PW_SCOPES,
+    ),  # fmt: skip
+    "delete_role": Rule(
+        ("delete_production_branch_password", "delete_production_read_only_branch_password",
+         "delete_branch_password"),
+        PW_SCOPES,
+    ),  # fmt: skip
+}
+RULES["get_branch"] = RULES["list_branches"]
+
+#: coarse legacy OAuth scopes and the organization-level scopes each stands for
+LEGACY_SCOPES: dict[str, tuple[str, ...]] = {
+    "read_organization": ("read_organization", "read_organizations"),
+    "write_organization": ("write_organization",),
+    "read_databases": ("read_databases", "read_branches", "read_database"),
+    "write_databases": (
+        "create_databases", "write_databases", "delete_databases", "write_branches",
+        "delete_branches", "delete_production_branches", *MANAGE_PW,
+    ),
+    "read_user": ("read_user", "read_organizations"),
+}  # fmt: skip
+
+
+def usable(name: str, production: bool) -> bool:
+    """On a production branch the non-production member of a pair does not count."""
+    return not (production and name in NON_PRODUCTION)

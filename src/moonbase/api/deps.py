@@ -1,0 +1,93 @@
+"""Request dependencies: the transaction, the caller, and path loaders.
+
+A request owns its transaction: services only flush; ``context`` commits when the endpoint has
+returned, then runs the after-commit hooks (waking the reconciler), before the response leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from moonbase.api.auth import Principal, authenticate, authorize
+from moonbase.errors import NotFound
+from moonbase.models import Branch, Database, Organization
+from moonbase.notify import Notifier
+from moonbase.resources import lookups
+from moonbase.settings import Settings
+
+
+@dataclass
+class Context:
+    session: Session
+    settings: Settings
+    principal: Principal
+    request: Request
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def notifier(self) -> Notifier:
+        return self.request.app.state.notifier  # type: ignore[no-any-return]
+
+    def wake_reconciler(self) -> None:
+        self.after_commit.append(self.notifier.wake)
+
+    def commit(self) -> None:
+        """Commit now (rarely needed: when the response depends on what follows the commit)."""
+        self.session.commit()
+        hooks, self.after_commit = self.after_commit, []
+        for hook in hooks:
+            hook()
+
+    def organization(self, name: str, operation: str) -> Organization:
+        org = lookups.organization(self.session, name)
+        authorize(self.principal, operation, org.id)
+        return org
+
+    def database(self, org_name: str, db_name: str, operation: str) -> Database:
+        org = lookups.organization(self.session, org_name)
+        if self.principal.organization_id != org.id:
+            raise NotFound()
+        db = lookups.database(self.session, org.id, db_name)
+        authorize(self.principal, operation, org.id, db.id)
+        return db
+
+    def branch(
+        self, org_name: str, db_name: str, branch_name: str, operation: str
+    ) -> tuple[Database, Branch]:
+        org = lookups.organization(self.session, org_name)
+        if self.principal.organization_id != org.id:
+            raise NotFound()
+        db = lookups.database(self.session, org.id, db_name)
+        branch = lookups.branch(self.session, db.id, branch_name)
+        authorize(self.principal, operation, org.id, db.id, production=branch.production)
+        return db, branch
+
+
+def _context(request: Request) -> Iterator[Context]:
+    store = request.app.state.store
+    with store.sessions() as session:
+        try:
+            principal = authenticate(session, request.headers.get("authorization"))
+            if session.dirty:
+                session.commit()  # last_used_at, even if the request then fails
+            ctx = Context(session, request.app.state.settings, principal, request)
+            yield ctx
+            ctx.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+Ctx = Annotated[Context, Depends(_context)]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,99 @@
+"""create_app(): the store, the reconciler in the lifespan, the routers and the error renderer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from moonbase import bootstrap
+from moonbase.api import errors
+from moonbase.notify import Notifier
+from moonbase.provisioners.base import Provisioner
+from moonbase.reconciler.loop import Reconciler
+from moonbase.resources.branches.endpoints import router as branches
+from moonbase.resources.credentials.endpoints import router as credentials
+from moonbase.resources.databases.endpoints import router as databases
+from moonbase.resources.organizations.endpoints import router as organizations
+from moonbase.settings import Settings
+from moonbase.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+def local_provisioner(settings: Settings) -> Provisioner:
+    from moonbase.provisioners.local import LocalProvisioner
+
+    return LocalProvisioner(
+        settings.home,
+        settings.templates,
+        spare_pool=settings.spare_pool,
+        bind=settings.server_bind,
+        server_user=settings.server_user,
+        port_range=settings.port_range,
+    )
+
+
+def create_app(
+    settings: Settings,
+    provisioner_factory: Callable[[Settings], Provisioner] = local_provisioner,
+    *,
+    on_first_start: Callable[[bootstrap.AdminToken], None] | None = None,
+    stop_servers_on_exit: bool = True,
+) -> FastAPI:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.store)
+    store.migrate()
+    with store.tx() as session:
+        admin = bootstrap.first_start(session, settings)
+    if admin is not None:
+        bootstrap.save_cli_config(settings.home, settings, admin)
+        if on_first_start:
+            on_first_start(admin)
+    provisioner = provisioner_factory(settings)
+    notifier = Notifier()
+    reconciler = Reconciler(
+        store,
+        provisioner,
+        notifier,
+        interval=settings.reconcile_interval,
+        health_interval=settings.health_interval,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        provisioner.start_background()
+        reconciler.start()
+        try:
+            yield
+        finally:
+            reconciler.stop()
+            if stop_servers_on_exit:
+                provisioner.stop_all()
+            provisioner.close()
+            store.dispose()
+
+    app = FastAPI(
+        title="Moonbase",
+        summary="PlanetScale Platform API v1 on your own machines",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.notifier = notifier
+    app.state.offer = provisioner.offer()
+    app.state.reconciler = reconciler
+    errors.install(app)
+    for router in (organizations, databases, branches, credentials):
+        app.include_router(router, prefix="/v1")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

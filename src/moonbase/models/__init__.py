@@ -1,0 +1,23 @@
+"""ORM models, one concern per module; import them from here."""
+
+from moonbase.models.base import Base
+from moonbase.models.branch import Branch, BranchState, Desired
+from moonbase.models.credential import Credential
+from moonbase.models.database import Database
+from moonbase.models.instance import Instance
+from moonbase.models.organization import Organization
+from moonbase.models.token import OAuthToken, ServiceToken, ServiceTokenAccess
+
+__all__ = [
+    "Base",
+    "Branch",
+    "BranchState",
+    "Credential",
+    "Database",
+    "Desired",
+    "Instance",
+    "OAuthToken",
+    "Organization",
+    "ServiceToken",
+    "ServiceTokenAccess",
+]

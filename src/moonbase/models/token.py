@@ -1,0 +1,57 @@
+"""Service tokens and OAuth access tokens. Only hashes of secrets are stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from moonbase.models.base import Base, PublicResource
+
+
+class ServiceToken(PublicResource, Base):
+    __tablename__ = "service_tokens"
+
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+
+    accesses: Mapped[list[ServiceTokenAccess]] = relationship(
+        back_populates="token", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class ServiceTokenAccess(PublicResource, Base):
+    """One access held by a token, on the organization (all databases) or on one database."""
+
+    __tablename__ = "service_token_accesses"
+    __table_args__ = (UniqueConstraint("token_id", "access", "resource_type", "resource_id"),)
+
+    token_id: Mapped[str] = mapped_column(ForeignKey("service_tokens.id", ondelete="CASCADE"))
+    access: Mapped[str] = mapped_column(String(64))
+    #: ``Organization`` or ``Database``
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(String(12))
+
+    token: Mapped[ServiceToken] = relationship(back_populates="accesses")
+
+
+class OAuthToken(PublicResource, Base):
+    """An OAuth access token (``Authorization: Bearer``) with its granted scopes.
+
+    ``scopes`` is a list of ``resource:scope`` strings (``organization:create_databases``,
+    ``database:read_database`` ...) or coarse legacy scopes (``read_databases``).
+    ``resource_id`` narrows database/branch scopes to one database when set.
+    """
+
+    __tablename__ = "oauth_tokens"
+
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    database_id: Mapped[str | None] = mapped_column(String(12), default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)

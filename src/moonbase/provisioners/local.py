@@ -1,0 +1,364 @@
+"""The local provisioner: every server is a process on this host, in one folder per server.
+
+Layout under the data directory::
+
+    instances/<branch id>/<ordinal>/   one server (0 = primary, 1.. = replicas)
+    templates/<kind>-<version>/template       initialised once (initdb / install-db)
+    templates/<kind>-<version>/spares/<id>/   ready-made copies of the template
+
+Creating a server takes a spare by renaming it (instant, atomic), so initdb and the copy stay
+off the critical path; a background thread refills the pool. Replicas are taken from the same
+pool: a cold copy of the primary's template is a valid starting point for a standby.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from moonbase.catalog import Offer
+from moonbase.engines import process, registry
+from moonbase.engines.base import (
+    Credential,
+    CredentialRole,
+    Engine,
+    EngineError,
+    Limits,
+    RunAs,
+    ServerRole,
+    ServerSpec,
+)
+from moonbase.provisioners.base import (
+    BranchPlan,
+    CredentialPlan,
+    PermanentFailure,
+    Progress,
+    Provisioner,
+    TemporaryFailure,
+)
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 60.0
+STREAM_TIMEOUT = 60.0
+
+
+class TemplatePool:
+    """The template and spare copies for one engine version."""
+
+    def __init__(self, engine: Engine, root: Path, size: int) -> None:
+        self.engine = engine
+        self.root = root
+        self.size = size
+        self.template = root / "template"
+        self.spares = root / "spares"
+        self._lock = threading.Lock()
+        self._built = threading.Event()
+        self.error: str | None = None
+
+    def build(self) -> None:
+        """Build the template once (other processes may share the folder: rename is atomic)."""
+        with self._lock:
+            if not self.template.exists():
+                self.root.mkdir(parents=True, exist_ok=True)
+                tmp = self.root / f"template.tmp-{uuid.uuid4().hex[:8]}"
+                try:
+                    self.engine.build_template(tmp)
+                    try:
+                        tmp.rename(self.template)
+                    except OSError:
+                        if not self.template.exists():
+                            raise
+                finally:
+                    if tmp.exists():
+                        shutil.rmtree(tmp, ignore_errors=True)
+            self._built.set()
+
+    def wait_built(self, timeout: float) -> None:
+        if not self._built.wait(timeout):
+            raise TemporaryFailure(
+                f"template for {self.engine.kind} {self.engine.version} is still being built"
+            )
+        if self.error:
+            raise PermanentFailure(self.error)
+
+    def refill(self) -> None:
+        self.spares.mkdir(parents=True, exist_ok=True)
+        while len(self._ready_spares()) < self.size:
+            self._clone_to(self.spares / uuid.uuid4().hex[:12])
+
+    def _ready_spares(self) -> list[Path]:
+        if not self.spares.exists():
+            return []
+        return [p for p in self.spares.iterdir() if not p.name.endswith(".tmp")]
+
+    def _clone_to(self, dest: Path) -> None:
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.engine.clone_template(self.template, tmp)
+        tmp.rename(dest)
+
+    def take(self, dest: Path) -> None:
+        """Put a fresh copy of the template at ``dest``: a spare if one is left, else a copy."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        for spare in self._ready_spares():
+            try:
+                spare.rename(dest)
+                return
+            except OSError:
+                continue  # another worker took it
+        self._clone_to(dest)
+
+
+class LocalProvisioner(Provisioner):
+    def __init__(
+        self,
+        home: Path,
+        templates: Path,
+        *,
+        spare_pool: int = 3,
+        bind: str = "127.0.0.1",
+        server_user: str = "moonbase",
+        port_range: tuple[int, int] = (21000, 29999),
+    ) -> None:
+        self.home = home
+        self.instances = home / "instances"
+        self.bind = bind
+        self.port_range = port_range
+        self.run_as: RunAs | None = process.ensure_run_as_user(server_user)
+        self.instances.mkdir(parents=True, exist_ok=True)
+        if self.run_as is not None:
+            process.check_traversable(self.instances, self.run_as)
+        self._secret = self._load_secret()
+        engines = registry.discover(home / "engines", self.run_as)
+        self.engines: dict[tuple[str, str], Engine] = {(e.kind, e.version): e for e in engines}
+        self.pools = {
+            key: TemplatePool(engine, templates / f"{key[0]}-{key[1]}", spare_pool)
+            for key, engine in self.engines.items()
+        }
+        self._stop = threading.Event()
+        self._refill_wanted = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- setup ------------------------------------------------------------------------
+    def _load_secret(self) -> bytes:
+        path = self.home / "secret.key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(os.urandom(32))
+        return path.read_bytes()
+
+    def offer(self) -> Offer:
+        versions: dict[str, list[str]] = {"mysql": [], "postgresql": []}
+        for kind, version in self.engines:
+            versions.setdefault(kind, []).append(version)
+        return Offer(
+            {k: tuple(sorted(v, key=_version_key, reverse=True)) for k, v in versions.items()}
+        )
+
+    def prepare(self) -> None:
+        for pool in self.pools.values():
+            try:
+                pool.build()
+            except Exception as exc:  # noqa: BLE001 - recorded and shown on each branch
+                pool.error = f"building the {pool.engine.kind} template failed: {exc}"
+                pool._built.set()
+                log.error(pool.error)
+        self._refill_all()
+
+    def start_background(self) -> None:
+        """Build templates and keep spare pools full, in a daemon thread."""
+        self._thread = threading.Thread(target=self._background, name="moonbase-pools", daemon=True)
+        self._thread.start()
+
+    def _background(self) -> None:
+        self.prepare()
+        while not self._stop.is_set():
+            self._refill_wanted.wait(5.0)
+            self._refill_wanted.clear()
+            if not self._stop.is_set():
+                self._refill_all()
+
+    def _refill_all(self) -> None:
+        for pool in self.pools.values():
+            if pool.error or self._stop.is_set():
+                continue
+            try:
+                pool.refill()
+            except Exception as exc:  # noqa: BLE001 - retried on the next round
+                log.warning("refilling spares of %s failed: %s", pool.root.name, exc)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._refill_wanted.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    # --- ports ------------------------------------------------------------------------
+    def free_port(self, taken: set[int]) -> int:
+        low, high = self.port_range
+        start = low + int.from_bytes(os.urandom(2), "big") % (high - low)
+        for offset in range(high - low):
+            port = low + (start - low + offset) % (high - low)
+            if port not in taken and _port_free(self.bind, port):
+                return port
+        raise TemporaryFailure("no free port left in the configured range")
+
+    # --- servers ----------------------------------------------------------------------
+    def _engine(self, plan: BranchPlan) -> Engine:
+        engine = self.engines.get((plan.kind, plan.version))
+        if engine is None:
+            raise PermanentFailure(f"{plan.kind} {plan.version} is not installed on this host")
+        return engine
+
+    def specs(self, plan: BranchPlan) -> list[ServerSpec]:
+        limits = Limits(plan.memory_mb, plan.max_connections)
+        password = hmac.new(self._secret, f"replication:{plan.branch_id}".encode(), hashlib.sha256)
+        common = dict(
+            limits=limits,
+            host=self.bind,
+            database_name=plan.database_name,
+            replication_password=password.hexdigest(),
+        )
+        root = self.instances / plan.branch_id
+        primary = ServerSpec(root=root / "0", port=plan.ports[0], **common)  # type: ignore[arg-type]
+        replicas = [
+            ServerSpec(
+                root=root / str(n),
+                port=port,
+                role=ServerRole.REPLICA,
+                server_id=n + 1,
+                primary=primary,
+                **common,  # type: ignore[arg-type]
+            )
+            for n, port in enumerate(plan.ports[1:], start=1)
+        ]
+        return [primary, *replicas]
+
+    def _run(self, engine: Engine, spec: ServerSpec, pool: TemplatePool, progress: Progress) -> None:
+        label = "primary" if spec.role == ServerRole.PRIMARY else f"replica {spec.server_id - 1}"
+        if not spec.root.exists():
+            pool.wait_built(timeout=120)
+            progress(f"preparing the {label}")
+            pool.take(spec.root)
+            self._refill_wanted.set()
+        engine.configure(spec)
+        if engine.running_pid(spec) is None:
+            progress(f"starting the {label}")
+            engine.start(spec)
+        progress(f"waiting for the {label} to answer")
+        engine.wait_ready(spec, READY_TIMEOUT)
+
+    def converge(self, plan: BranchPlan, progress: Progress) -> None:
+        engine = self._engine(plan)
+        pool = self.pools[(plan.kind, plan.version)]
+        primary, *replicas = self.specs(plan)
+        try:
+            self._run(engine, primary, pool, progress)
+            engine.bootstrap_primary(primary)
+            for replica in replicas:
+                self._run(engine, replica, pool, progress)
+            for replica in replicas:
+                self._wait_streaming(engine, replica, progress)
+            self._remove_extra_servers(engine, plan, len(replicas) + 1)
+        except EngineError as exc:
+            raise (PermanentFailure if exc.permanent else TemporaryFailure)(str(exc)) from exc
+
+    def _wait_streaming(self, engine: Engine, replica: ServerSpec, progress: Progress) -> None:
+        progress(f"waiting for replica {replica.server_id - 1} to stream from the primary")
+        deadline = time.monotonic() + STREAM_TIMEOUT
+        while True:
+            status = engine.replica_status(replica)
+            if status.streaming:
+                return
+            if time.monotonic() > deadline:
+                raise TemporaryFailure(
+                    f"replica {replica.server_id - 1} is not streaming: {status.detail}"
+                )
+            time.sleep(0.02)
+
+    def _remove_extra_servers(self, engine: Engine, plan: BranchPlan, keep: int) -> None:
+        root = self.instances / plan.branch_id
+        if not root.exists():
+            return
+        for folder in root.iterdir():
+            if folder.name.isdigit() and int(folder.name) >= keep:
+                self._stop_folder(engine, folder, plan)
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _stop_folder(self, engine: Engine, folder: Path, plan: BranchPlan) -> None:
+        spec = ServerSpec(root=folder, port=0, limits=Limits(plan.memory_mb, plan.max_connections))
+        engine.stop(spec)
+
+    def problem(self, plan: BranchPlan) -> str | None:
+        engine = self._engine(plan)
+        primary, *replicas = self.specs(plan)
+        for spec in (primary, *replicas):
+            if engine.running_pid(spec) is None:
+                label = "primary" if spec is primary else f"replica {spec.server_id - 1}"
+                return f"the {label} is not running"
+        return None
+
+    def apply_credential(self, plan: BranchPlan, credential: CredentialPlan) -> None:
+        engine = self._engine(plan)
+        primary = self.specs(plan)[0]
+        try:
+            engine.apply_credential(
+                primary,
+                Credential(
+                    username=credential.username,
+                    verifier=credential.verifier,
+                    role=CredentialRole(credential.role) if credential.role else None,
+                    inherited_roles=credential.inherited_roles,
+                ),
+            )
+        except EngineError as exc:
+            raise (PermanentFailure if exc.permanent else TemporaryFailure)(str(exc)) from exc
+
+    def drop_credential(self, plan: BranchPlan, username: str) -> None:
+        engine = self._engine(plan)
+        try:
+            engine.drop_credential(self.specs(plan)[0], username)
+        except EngineError as exc:
+            raise TemporaryFailure(str(exc)) from exc
+
+    def destroy(self, plan: BranchPlan) -> None:
+        root = self.instances / plan.branch_id
+        if not root.exists():
+            return
+        engine = self.engines.get((plan.kind, plan.version))
+        for folder in sorted(root.iterdir(), reverse=True):  # replicas before the primary
+            if engine is not None:
+                self._stop_folder(engine, folder, plan)
+            else:
+                process.kill_serving(folder)
+        shutil.rmtree(root)
+
+    def running_servers(self) -> Iterable[Path]:
+        """Server folders with a live process (used by tests and ``moonbase stop-all``)."""
+        for branch in self.instances.iterdir() if self.instances.exists() else ():
+            yield from (p for p in branch.iterdir() if p.is_dir())
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from moonbase.models import Branch, Desired, Instance
+
+
+def page(session: Session, database_id: str, offset: int, limit: int) -> tuple[list[Branch], int]:
+    query = select(Branch).where(Branch.database_id == database_id, Branch.desired == Desired.PRESENT)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Branch.created_at, Branch.id).offset(offset).limit(limit))
+    return list(rows), total
+
+
+def primary_ports(session: Session, branch_ids: list[str]) -> dict[str, int]:
+    if not branch_ids:
+        return {}
+    rows = session.execute(
+        select(Instance.branch_id, Instance.port).where(
+            Instance.branch_id.in_(branch_ids), Instance.ordinal == 0
+        )
+    )
+    return {branch_id: port for branch_id, port in rows}
