@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers import ADMIN, ADMIN_ID, ADMIN_SECRET, make_dir
 
 from moonbase.app import create_app
 from moonbase.provisioners.fake import FakeProvisioner
 from moonbase.settings import Settings
-
-ADMIN_ID = "admintoken01"
-ADMIN_SECRET = "pscale_tkn_test_admin_secret"
-ADMIN = {"Authorization": f"{ADMIN_ID}:{ADMIN_SECRET}"}
-
-
-def make_dir(prefix: str) -> Path:
-    """A folder the unprivileged server user can reach (pytest's tmp folders are 0700)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    path.chmod(0o755)
-    return path
 
 
 @pytest.fixture

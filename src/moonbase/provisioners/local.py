@@ -22,7 +22,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable
 from pathlib import Path
 
 from moonbase.catalog import Offer
@@ -263,6 +262,7 @@ class LocalProvisioner(Provisioner):
         engine = self._engine(plan)
         pool = self.pools[(plan.kind, plan.version)]
         primary, *replicas = self.specs(plan)
+        self._mark_engine(plan)
         try:
             self._run(engine, primary, pool, progress)
             engine.bootstrap_primary(primary)
@@ -338,16 +338,37 @@ class LocalProvisioner(Provisioner):
             return
         engine = self.engines.get((plan.kind, plan.version))
         for folder in sorted(root.iterdir(), reverse=True):  # replicas before the primary
+            if not folder.is_dir():
+                continue
             if engine is not None:
                 self._stop_folder(engine, folder, plan)
-            else:
-                process.kill_serving(folder)
+            process.kill_all_under(folder)  # anything left, whatever it is
         shutil.rmtree(root)
 
-    def running_servers(self) -> Iterable[Path]:
-        """Server folders with a live process (used by tests and ``moonbase stop-all``)."""
+    # --- all servers ------------------------------------------------------------------
+    def _mark_engine(self, plan: BranchPlan) -> None:
+        """Record which engine runs a branch's servers, so they can be stopped without the
+        store (graceful exit, janitors)."""
+        root = self.instances / plan.branch_id
+        root.mkdir(parents=True, exist_ok=True)
+        marker = root / "engine"
+        text = f"{plan.kind} {plan.version}\n"
+        if not marker.exists() or marker.read_text() != text:
+            marker.write_text(text)
+
+    def stop_all(self) -> None:
+        """Stop every server of this installation (replicas first); their files stay."""
         for branch in self.instances.iterdir() if self.instances.exists() else ():
-            yield from (p for p in branch.iterdir() if p.is_dir())
+            marker = branch / "engine"
+            kind, _, version = (
+                marker.read_text().strip().partition(" ") if marker.exists() else ("", "", "")
+            )
+            engine = self.engines.get((kind, version))
+            folders = sorted((p for p in branch.iterdir() if p.is_dir()), reverse=True)
+            for folder in folders:
+                if engine is not None:
+                    engine.stop(ServerSpec(root=folder, port=0, limits=Limits(8, 25)))
+                process.kill_all_under(folder)
 
 
 def _port_free(host: str, port: int) -> bool:

@@ -18,8 +18,8 @@ def list_branches(ctx: Ctx, organization: str, database: str, page: PageDep) -> 
     db = ctx.database(organization, database, "list_branches")
     org = lookups.organization(ctx.session, organization)
     rows, total = repository.page(ctx.session, db.id, page.offset, page.per_page)
-    ports = repository.primary_ports(ctx.session, [b.id for b in rows])
-    items = [branch_json(b, db, org, ctx.settings, ports.get(b.id)) for b in rows]
+    ports = repository.ports(ctx.session, [b.id for b in rows])
+    items = [branch_json(b, db, org, ctx.settings, ports[b.id]) for b in rows]
     return envelope(ctx.request, page, items, total, ctx.settings.base_url)
 
 
@@ -27,5 +27,5 @@ def list_branches(ctx: Ctx, organization: str, database: str, page: PageDep) -> 
 def get_branch(ctx: Ctx, organization: str, database: str, branch: str) -> dict[str, Any]:
     db, found = ctx.branch(organization, database, branch, "get_branch")
     org = lookups.organization(ctx.session, organization)
-    port = repository.primary_ports(ctx.session, [found.id]).get(found.id)
-    return branch_json(found, db, org, ctx.settings, port)
+    ports = repository.ports(ctx.session, [found.id])[found.id]
+    return branch_json(found, db, org, ctx.settings, ports)

@@ -13,12 +13,16 @@ def page(session: Session, database_id: str, offset: int, limit: int) -> tuple[l
     return list(rows), total
 
 
-def primary_ports(session: Session, branch_ids: list[str]) -> dict[str, int]:
+def ports(session: Session, branch_ids: list[str]) -> dict[str, list[int]]:
+    """Ports of each branch's servers, primary first."""
+    found: dict[str, list[int]] = {b: [] for b in branch_ids}
     if not branch_ids:
-        return {}
+        return found
     rows = session.execute(
-        select(Instance.branch_id, Instance.port).where(
-            Instance.branch_id.in_(branch_ids), Instance.ordinal == 0
-        )
+        select(Instance.branch_id, Instance.port)
+        .where(Instance.branch_id.in_(branch_ids))
+        .order_by(Instance.branch_id, Instance.ordinal)
     )
-    return {branch_id: port for branch_id, port in rows}
+    for branch_id, port in rows:
+        found[branch_id].append(port)
+    return found

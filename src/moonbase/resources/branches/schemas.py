@@ -13,10 +13,10 @@ def branch_address(settings: Settings, port: int | None) -> str:
 
 
 def branch_json(
-    branch: Branch, db: Database, org: Organization, settings: Settings, port: int | None
+    branch: Branch, db: Database, org: Organization, settings: Settings, ports: list[int]
 ) -> dict[str, Any]:
     ready = branch.state == BranchState.READY
-    address = branch_address(settings, port)
+    address = branch_address(settings, ports[0] if ports else None)
     url = f"{database_url(settings, org.name, db.name)}/branches/{branch.name}"
     return {
         "id": branch.id,
@@ -70,4 +70,8 @@ def branch_json(
             "next_attempt_at": iso(branch.next_attempt_at),
             "ready_at": iso(branch.ready_at),
         },
+        "servers": [
+            {"role": "primary" if n == 0 else "replica", "address": branch_address(settings, p)}
+            for n, p in enumerate(ports)
+        ],
     }
