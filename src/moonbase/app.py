@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -18,7 +19,7 @@ from moonbase.resources.credentials.endpoints import router as credentials
 from moonbase.resources.databases.endpoints import router as databases
 from moonbase.resources.organizations.endpoints import router as organizations
 from moonbase.settings import Settings
-from moonbase.store.db import Store
+from moonbase.store.db import Store, lock_home
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ def create_app(
     stop_servers_on_exit: bool = True,
 ) -> FastAPI:
     settings.home.mkdir(parents=True, exist_ok=True)
+    lock = lock_home(settings.home)
     store = Store(settings.store)
     store.migrate()
     with store.tx() as session:
@@ -74,6 +76,7 @@ def create_app(
                 provisioner.stop_all()
             provisioner.close()
             store.dispose()
+            os.close(lock)
 
     app = FastAPI(
         title="Moonbase",

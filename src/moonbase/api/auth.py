@@ -39,7 +39,11 @@ class Principal:
         where = self.grants.get(access, set())
         if access in ORG_ACCESSES:
             return ORG in where
-        return ORG in where or (database_id is not None and database_id in where)
+        if database_id is None:
+            # an organization-level operation that lists database accesses (list_databases):
+            # held on any database counts; the list then shows only those databases
+            return bool(where)
+        return ORG in where or database_id in where
 
     def _scope_held(self, level: str, scope: str, database_id: str | None) -> bool:
         if level in ("database", "branch") and self.oauth_database_id not in (None, database_id):
@@ -49,14 +53,17 @@ class Principal:
     def allowed(
         self, rule: Rule, database_id: str | None = None, production: bool = False
     ) -> bool:
-        if not rule.restricted:
-            return True
         if self.is_oauth:
+            # ``restricted`` is about service tokens; OAuth scopes are listed for every operation
+            if not any(rule.scopes.values()):
+                return True
             return any(
                 usable(scope, production) and self._scope_held(level, scope, database_id)
                 for level, names in rule.scopes.items()
                 for scope in names
             )
+        if not rule.restricted:
+            return True
         return any(
             usable(access, production) and self._access_held(access, database_id)
             for access in rule.accesses

@@ -138,6 +138,11 @@ class Engine(ABC):
     def replica_status(self, spec: ServerSpec) -> ReplicaStatus:
         """Whether a running replica is connected to its primary and applying changes."""
 
+    def forget_replica(self, spec: ServerSpec) -> None:  # noqa: B027 - optional hook
+        """Release what the primary keeps for replica ``spec`` once that replica is removed for
+        good and stopped (PostgreSQL: its replication slot, which would otherwise make the
+        primary keep WAL forever). Idempotent. Default: nothing to release."""
+
     # --- credentials ------------------------------------------------------------------
     @abstractmethod
     def make_verifier(self, username: str, password: str) -> str:

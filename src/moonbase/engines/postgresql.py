@@ -348,8 +348,7 @@ class PostgreSQLEngine(Engine):
 
     @_translated
     def forget_replica(self, spec: ServerSpec) -> None:
-        """Drop the replica's slot on the primary (call after the replica is stopped for good;
-        a forgotten slot would make the primary keep WAL forever)."""
+        """Drop the replica's slot on the primary (after the replica is stopped for good)."""
         primary = self._primary_of(spec)
         if self.running_pid(primary) is None:
             raise EngineError("the primary is not running; cannot drop the replica's slot")

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import shutil
 import socket
 import threading
@@ -48,6 +49,7 @@ from moonbase.provisioners.base import (
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 60.0
+SPARE_NAME = re.compile(r"[0-9a-f]{12}")
 STREAM_TIMEOUT = 60.0
 
 
@@ -92,13 +94,30 @@ class TemplatePool:
 
     def refill(self) -> None:
         self.spares.mkdir(parents=True, exist_ok=True)
+        self.sweep()
         while len(self._ready_spares()) < self.size:
             self._clone_to(self.spares / uuid.uuid4().hex[:12])
 
     def _ready_spares(self) -> list[Path]:
+        """Complete copies only: a copy gets its final name (12 hex digits) by one rename once
+        it is whole; anything else is a copy in progress, maybe of a process that died."""
         if not self.spares.exists():
             return []
-        return [p for p in self.spares.iterdir() if not p.name.endswith(".tmp")]
+        return [p for p in self.spares.iterdir() if SPARE_NAME.fullmatch(p.name)]
+
+    def sweep(self, older_than: float = 600.0) -> None:
+        """Remove copies in progress left by a process that died long ago."""
+        if not self.spares.exists():
+            return
+        now = time.time()
+        for path in self.spares.iterdir():
+            if SPARE_NAME.fullmatch(path.name):
+                continue
+            try:
+                if now - path.lstat().st_mtime > older_than:
+                    shutil.rmtree(path, ignore_errors=True)
+            except FileNotFoundError:
+                continue
 
     def _clone_to(self, dest: Path) -> None:
         tmp = dest.with_name(dest.name + ".tmp")

@@ -36,7 +36,8 @@ from moonbase.store.db import Store
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
+#: a lease is renewed at every progress line; a dead process's leases lapse after this
+LEASE = timedelta(seconds=45)
 Clock = Callable[[], datetime]
 
 
@@ -70,6 +71,8 @@ class Reconciler:
 
     # --- running ----------------------------------------------------------------------
     def start(self) -> None:
+        if self.store.single_process:
+            self.release_all_leases()
         self._thread = threading.Thread(target=self._run, name="moonbase-reconciler", daemon=True)
         self._thread.start()
 
@@ -239,7 +242,13 @@ class Reconciler:
 
     def _verdict(self, branch_id: str, line: str) -> None:
         log.info("branch %s: %s", branch_id, line)
-        self._update(branch_id, verdict=line)
+        self._update(branch_id, verdict=line, lease_until=self.clock() + LEASE)
+
+    def release_all_leases(self) -> None:
+        """At start, when this process is known to be the only one (SQLite store): leases of a
+        previous process that was killed are void."""
+        with self.store.tx() as s:
+            s.execute(update(Branch).values(lease_owner=None, lease_until=None))
 
     def _ready(self, branch_id: str) -> None:
         now = self.clock()

@@ -49,6 +49,8 @@ class Store:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(url)
+        #: a SQLite store belongs to one Moonbase process (see ``lock_home``)
+        self.single_process = url.startswith("sqlite")
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
@@ -62,3 +64,24 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class HomeInUse(RuntimeError):
+    pass
+
+
+def lock_home(home: Path) -> int:
+    """Hold an exclusive lock on the data directory for the life of this process, so two
+    Moonbase processes never manage the same servers. Returns the descriptor to keep open."""
+    import fcntl
+    import os
+
+    fd = os.open(home / "moonbase.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise HomeInUse(
+            f"another Moonbase process is running with the data directory {home}"
+        ) from None
+    return fd

@@ -26,7 +26,7 @@ MAX_REPLICAS = 5
 
 
 def check_name(name: str, what: str = "Database name") -> None:
-    if not NAME_RULE.match(name):
+    if not NAME_RULE.fullmatch(name):  # fullmatch: '$' would accept a trailing newline
         raise Unprocessable(f"{what} '{name}' is invalid: it {NAME_HELP}")
 
 

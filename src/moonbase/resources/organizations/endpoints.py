@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from moonbase import catalog
+from moonbase.api.auth import authorize
 from moonbase.api.deps import Ctx, SettingsDep
 from moonbase.api.pagination import PageDep, paginate
 from moonbase.errors import Unprocessable
@@ -23,6 +24,7 @@ router = APIRouter()
 
 @router.get("/organizations", operation_id="list_organizations")
 def list_organizations(ctx: Ctx, page: PageDep) -> dict[str, Any]:
+    authorize(ctx.principal, "list_organizations", ctx.principal.organization_id)
     orgs = service.list_for(ctx.session, ctx.principal.organization_id)
     items = [organization_json(o, service.database_count(ctx.session, o.id)) for o in orgs]
     return paginate(ctx.request, page, items, ctx.settings.base_url)
