@@ -74,6 +74,14 @@ def call(method: str, path: str, **kwargs: Any) -> Any:
         raise typer.Exit(1) from exc
 
 
+def call_list(path: str) -> list[dict[str, Any]]:
+    try:
+        return client().list_all(path)
+    except ApiError as exc:
+        err.print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
 def show(data: Any, fmt: Format, columns: list[str]) -> None:
     if fmt == Format.json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
@@ -228,8 +236,7 @@ def _wait_ready(name: str, fmt: Format, timeout: float = 600.0) -> dict[str, Any
 @database_app.command("list")
 def database_list(fmt: FormatOpt = Format.human) -> None:
     """List databases."""
-    c = client()
-    show(c.list_all(c.db_path()), fmt, DB_COLUMNS)
+    show(call_list(client().db_path()), fmt, DB_COLUMNS)
 
 
 @database_app.command("show")
@@ -278,8 +285,7 @@ def password_create(
 @password_app.command("list")
 def password_list(database: str, branch: str, fmt: FormatOpt = Format.human) -> None:
     """List passwords."""
-    c = client()
-    show(c.list_all(f"{c.branch_path(database, branch)}/passwords"), fmt, PW_COLUMNS)
+    show(call_list(f"{client().branch_path(database, branch)}/passwords"), fmt, PW_COLUMNS)
 
 
 @password_app.command("delete")
@@ -315,8 +321,7 @@ def role_create(
 @role_app.command("list")
 def role_list(database: str, branch: str, fmt: FormatOpt = Format.human) -> None:
     """List roles."""
-    c = client()
-    show(c.list_all(f"{c.branch_path(database, branch)}/roles"), fmt, ROLE_COLUMNS)
+    show(call_list(f"{client().branch_path(database, branch)}/roles"), fmt, ROLE_COLUMNS)
 
 
 @role_app.command("delete")
