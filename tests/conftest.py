@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import ADMIN, ADMIN_ID, ADMIN_SECRET, make_dir
 
 from moonbase.app import create_app
 from moonbase.provisioners.fake import FakeProvisioner
 from moonbase.settings import Settings
+
+from helpers import ADMIN, ADMIN_ID, ADMIN_SECRET, make_dir
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from contract import assert_matches_spec, json_schema, openapi_to_json_schema, response_schema
 from jsonschema import Draft202012Validator
 
 from moonbase.contract.facts import find_operation, load_facts, operation
+
+from contract import assert_matches_spec, json_schema, openapi_to_json_schema, response_schema
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "scripts" / "extract_openapi_facts.py"

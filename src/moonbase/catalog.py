@@ -56,9 +56,7 @@ SIZES: tuple[ClusterSize, ...] = (
     ClusterSize("PS_400", "8", 32 * GB, BOTH),
     ClusterSize("PS_640", "8", 64 * GB, BOTH),
 )
-SIZES = tuple(
-    ClusterSize(**{**s.__dict__, "sort_order": i}) for i, s in enumerate(SIZES)  # type: ignore[arg-type]
-)
+SIZES = tuple(ClusterSize(**{**s.__dict__, "sort_order": i}) for i, s in enumerate(SIZES))
 _BY_NAME = {s.name: s for s in SIZES}
 
 

@@ -14,7 +14,9 @@ import os
 SCRAM_ITERATIONS = 4096
 
 
-def scram_sha256(password: str, salt: bytes | None = None, iterations: int = SCRAM_ITERATIONS) -> str:
+def scram_sha256(
+    password: str, salt: bytes | None = None, iterations: int = SCRAM_ITERATIONS
+) -> str:
     salt = salt or os.urandom(16)
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import Moonbase
-from helpers import make_dir
 
 from moonbase.engines import process
+
+from harness import Moonbase
+from helpers import make_dir
 
 
 @pytest.fixture(scope="session")

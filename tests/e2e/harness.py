@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from helpers import ADMIN_ID, ADMIN_SECRET
 
 

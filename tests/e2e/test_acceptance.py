@@ -12,9 +12,10 @@ import subprocess
 import psycopg
 import pymysql
 import pytest
-from harness import Moonbase, wait_for
 
 from moonbase.engines import process, registry
+
+from harness import Moonbase, wait_for
 
 
 def psql_binary() -> str:

@@ -13,10 +13,11 @@ from pathlib import Path
 import psycopg
 from typer.testing import CliRunner
 
-from harness import Moonbase, wait_for
-from helpers import make_dir
 from moonbase.cli.main import app
 from moonbase.engines import process
+
+from harness import Moonbase, wait_for
+from helpers import make_dir
 
 
 def cli(moonbase: Moonbase, *args: str) -> str:
@@ -63,7 +64,9 @@ def test_database_and_credential_commands(moonbase: Moonbase) -> None:
             "--format", "json")
     )  # fmt: skip
     assert pw["role"] == "reader" and pw["plain_text"].startswith("pscale_pw_")
-    listed_pw = json.loads(cli(moonbase, "password", "list", "clistore", "main", "--format", "json"))
+    listed_pw = json.loads(
+        cli(moonbase, "password", "list", "clistore", "main", "--format", "json")
+    )
     assert [p["plain_text"] for p in listed_pw] == [None]
     cli(moonbase, "password", "delete", "clistore", "main", pw["id"])
 
@@ -73,7 +76,9 @@ def test_database_and_credential_commands(moonbase: Moonbase) -> None:
     assert "PS_5" in [s["name"] for s in sizes]
 
     cli(moonbase, "database", "delete", "clidb", "--force")
-    assert json.loads(cli(moonbase, "database", "list", "--format", "json"))[0]["name"] == "clistore"
+    assert (
+        json.loads(cli(moonbase, "database", "list", "--format", "json"))[0]["name"] == "clistore"
+    )
 
 
 def test_cli_reports_api_errors(moonbase: Moonbase) -> None:

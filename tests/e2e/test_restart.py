@@ -7,8 +7,9 @@ from __future__ import annotations
 import psycopg
 import pymysql
 
-from harness import Moonbase, wait_for
 from moonbase.engines import process
+
+from harness import Moonbase, wait_for
 
 
 def _count_rows(moonbase: Moonbase, db: str, kind: str, cred: dict) -> int:  # type: ignore[type-arg]

@@ -121,12 +121,24 @@ class Servers:
     database_name: str
     started: list[ServerSpec] = field(default_factory=list)
 
-    def spec(self, name: str, *, role: ServerRole = ServerRole.PRIMARY, server_id: int = 1,
-             primary: ServerSpec | None = None) -> ServerSpec:
-        return ServerSpec(root=self.folder / name, port=free_port(), limits=LIMITS, role=role,
-                          server_id=server_id, primary=primary,
-                          database_name=self.database_name,
-                          replication_password=REPLICATION_PASSWORD)
+    def spec(
+        self,
+        name: str,
+        *,
+        role: ServerRole = ServerRole.PRIMARY,
+        server_id: int = 1,
+        primary: ServerSpec | None = None,
+    ) -> ServerSpec:
+        return ServerSpec(
+            root=self.folder / name,
+            port=free_port(),
+            limits=LIMITS,
+            role=role,
+            server_id=server_id,
+            primary=primary,
+            database_name=self.database_name,
+            replication_password=REPLICATION_PASSWORD,
+        )
 
     def create(self, spec: ServerSpec, *, bootstrap: bool = True) -> ServerSpec:
         self.engine.clone_template(self.template, spec.root)
@@ -144,8 +156,11 @@ class Servers:
         return self.create(self.spec(name))
 
     def replica(self, primary: ServerSpec, server_id: int) -> ServerSpec:
-        return self.create(self.spec(f"replica{server_id}", role=ServerRole.REPLICA,
-                                     server_id=server_id, primary=primary))
+        return self.create(
+            self.spec(
+                f"replica{server_id}", role=ServerRole.REPLICA, server_id=server_id, primary=primary
+            )
+        )
 
 
 @pytest.fixture
@@ -154,7 +169,7 @@ def pg_servers(pg: Engine, template_for: Callable[[Engine], Path], test_dir: Pat
 
 
 @pytest.fixture
-def maria_servers(mariadb: Engine, template_for: Callable[[Engine], Path],
-                  test_dir: Path) -> Servers:
+def maria_servers(
+    mariadb: Engine, template_for: Callable[[Engine], Path], test_dir: Path
+) -> Servers:
     return Servers(mariadb, template_for(mariadb), test_dir, "app_db")
-

@@ -30,9 +30,16 @@ Conn = Any  # pymysql.connections.Connection
 
 
 def login(spec: ServerSpec, user: str, password: str, database: str | None = None) -> Conn:
-    return pymysql.connect(host="127.0.0.1", port=spec.port, user=user, password=password,
-                           database=database, autocommit=True, connect_timeout=5,
-                           ssl_disabled=True)
+    return pymysql.connect(
+        host="127.0.0.1",
+        port=spec.port,
+        user=user,
+        password=password,
+        database=database,
+        autocommit=True,
+        connect_timeout=5,
+        ssl_disabled=True,
+    )
 
 
 def query(conn: Conn, sql: str) -> list[tuple[Any, ...]]:
@@ -41,8 +48,9 @@ def query(conn: Conn, sql: str) -> list[tuple[Any, ...]]:
         return list(cur.fetchall())
 
 
-def test_template_has_socket_only_root_and_no_binlog(mariadb: Engine, template_for,
-                                                     run_as: RunAs | None):
+def test_template_has_socket_only_root_and_no_binlog(
+    mariadb: Engine, template_for, run_as: RunAs | None
+):
     template: Path = template_for(mariadb)
     data = template / "data"
     assert (data / "mysql").is_dir()
@@ -64,10 +72,14 @@ def test_lifecycle_and_adoption(maria_servers: Servers, run_as: RunAs | None):
     fresh = MariaDBEngine(engine.mariadbd, engine.install_db, engine.version, run_as)
     maria_servers.wait_until(lambda: fresh.running_pid(spec) == pid, what="pid file")
     accounts = set(fresh.admin_query(spec, "SELECT User, Host FROM mysql.global_priv"))
-    assert accounts == {("root", "localhost"), ("mariadb.sys", "localhost"),
-                        ("moonbase_repl", "127.0.0.1")}
+    assert accounts == {
+        ("root", "localhost"),
+        ("mariadb.sys", "localhost"),
+        ("moonbase_repl", "127.0.0.1"),
+    }
     assert fresh.admin_query(spec, "SELECT @@character_set_server, @@log_bin, @@server_id") == [
-        ("utf8mb4", 1, 1)]
+        ("utf8mb4", 1, 1)
+    ]
     assert ("app_db",) in fresh.admin_query(spec, "SHOW DATABASES")
 
     with pytest.raises(pymysql.err.OperationalError):
@@ -94,19 +106,32 @@ def test_primary_with_two_replicas(maria_servers: Servers):
     replicas = [maria_servers.replica(primary, 2), maria_servers.replica(primary, 3)]
     engine.admin_query(primary, "CREATE TABLE app_db.moons (id int PRIMARY KEY, name text)")
     engine.admin_query(primary, "INSERT INTO app_db.moons VALUES (1, 'Io')")
-    engine.apply_credential(primary, Credential(USER, engine.make_verifier(USER, PASSWORD),
-                                                CredentialRole.READWRITER))
+    engine.apply_credential(
+        primary, Credential(USER, engine.make_verifier(USER, PASSWORD), CredentialRole.READWRITER)
+    )
     for replica in replicas:
-        maria_servers.wait_until(lambda r=replica: engine.admin_query(
-            r, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'moons'")
-            == [(1,)] and engine.admin_query(r, "SELECT name FROM app_db.moons") == [("Io",)],
-            what="row on replica")
+        maria_servers.wait_until(
+            lambda r=replica: (
+                engine.admin_query(
+                    r, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'moons'"
+                )
+                == [(1,)]
+                and engine.admin_query(r, "SELECT name FROM app_db.moons") == [("Io",)]
+            ),
+            what="row on replica",
+        )
         status = engine.replica_status(replica)
         assert status.streaming, status.detail
         assert engine.admin_query(replica, "SELECT @@read_only, @@server_id") == [
-            (1, replica.server_id)]
-        maria_servers.wait_until(lambda r=replica: engine.admin_query(
-            r, f"SELECT 1 FROM mysql.global_priv WHERE User = '{USER}'") == [(1,)], what="user")
+            (1, replica.server_id)
+        ]
+        maria_servers.wait_until(
+            lambda r=replica: (
+                engine.admin_query(r, f"SELECT 1 FROM mysql.global_priv WHERE User = '{USER}'")
+                == [(1,)]
+            ),
+            what="user",
+        )
         with login(replica, USER, PASSWORD, "app_db") as conn:
             assert query(conn, "SELECT id FROM moons") == [(1,)]
             with pytest.raises(pymysql.err.OperationalError, match="read-only"):
@@ -117,8 +142,10 @@ def test_primary_with_two_replicas(maria_servers: Servers):
     engine.admin_query(primary, "INSERT INTO app_db.moons VALUES (3, 'Ganymede')")
     engine.start(replicas[0])
     engine.wait_ready(replicas[0], 10.0)
-    maria_servers.wait_until(lambda: engine.admin_query(
-        replicas[0], "SELECT COUNT(*) FROM app_db.moons") == [(2,)], what="catch up")
+    maria_servers.wait_until(
+        lambda: engine.admin_query(replicas[0], "SELECT COUNT(*) FROM app_db.moons") == [(2,)],
+        what="catch up",
+    )
     assert engine.replica_status(replicas[0]).streaming
 
 
@@ -136,8 +163,13 @@ def test_verifier_is_native_password_hash(mariadb: Engine):
         (CredentialRole.ADMIN, True, True, True),
     ],
 )
-def test_roles(maria_servers: Servers, role: CredentialRole, can_select: bool, can_insert: bool,
-               can_create: bool):
+def test_roles(
+    maria_servers: Servers,
+    role: CredentialRole,
+    can_select: bool,
+    can_insert: bool,
+    can_create: bool,
+):
     engine = maria_servers.engine
     spec = maria_servers.primary()
     engine.admin_query(spec, "CREATE TABLE app_db.t (x int)")
@@ -169,10 +201,12 @@ def test_role_change_and_password_rotation(maria_servers: Servers):
     engine = maria_servers.engine
     spec = maria_servers.primary()
     engine.admin_query(spec, "CREATE TABLE app_db.t (x int)")
-    engine.apply_credential(spec, Credential(USER, engine.make_verifier(USER, PASSWORD),
-                                             CredentialRole.ADMIN))
-    engine.apply_credential(spec, Credential(USER, engine.make_verifier(USER, "rotated"),
-                                             CredentialRole.READER))
+    engine.apply_credential(
+        spec, Credential(USER, engine.make_verifier(USER, PASSWORD), CredentialRole.ADMIN)
+    )
+    engine.apply_credential(
+        spec, Credential(USER, engine.make_verifier(USER, "rotated"), CredentialRole.READER)
+    )
     with pytest.raises(pymysql.err.OperationalError):
         login(spec, USER, PASSWORD)
     with login(spec, USER, "rotated", "app_db") as conn:
@@ -180,8 +214,9 @@ def test_role_change_and_password_rotation(maria_servers: Servers):
         with pytest.raises(pymysql.err.OperationalError):
             query(conn, "INSERT INTO t VALUES (1)")
     with pytest.raises(EngineError) as reserved:
-        engine.apply_credential(spec, Credential("root", engine.make_verifier("root", "x"),
-                                                 CredentialRole.ADMIN))
+        engine.apply_credential(
+            spec, Credential("root", engine.make_verifier("root", "x"), CredentialRole.ADMIN)
+        )
     assert reserved.value.permanent
     with pytest.raises(EngineError) as plaintext:
         engine.apply_credential(spec, Credential(USER, "not-a-hash", CredentialRole.ADMIN))
@@ -191,8 +226,9 @@ def test_role_change_and_password_rotation(maria_servers: Servers):
 def test_drop_credential_ends_sessions(maria_servers: Servers):
     engine = maria_servers.engine
     spec = maria_servers.primary()
-    engine.apply_credential(spec, Credential(USER, engine.make_verifier(USER, PASSWORD),
-                                             CredentialRole.READWRITER))
+    engine.apply_credential(
+        spec, Credential(USER, engine.make_verifier(USER, PASSWORD), CredentialRole.READWRITER)
+    )
     session = login(spec, USER, PASSWORD, "app_db")
     assert query(session, "SELECT 1") == [(1,)]
     engine.drop_credential(spec, USER)

@@ -22,8 +22,15 @@ PASSWORD = "pscale_pw_Tr0ub4dor&3-'quote'"
 
 
 def login(spec: ServerSpec, user: str, password: str) -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(host="127.0.0.1", port=spec.port, user=user, password=password,
-                           dbname="postgres", autocommit=True, connect_timeout=5)
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=spec.port,
+        user=user,
+        password=password,
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=5,
+    )
 
 
 def test_template_is_a_clean_stopped_cluster(pg: Engine, template_for, run_as: RunAs | None):
@@ -71,14 +78,23 @@ def test_lifecycle_and_adoption(pg_servers: Servers, run_as: RunAs | None):
     pg.stop(other)
 
     # PlanetScale's default role: not a superuser, owns the postgres database
-    rows = pg.admin_query(spec, "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, "
-                                "rolbypassrls FROM pg_roles WHERE rolname = 'postgres'")
+    rows = pg.admin_query(
+        spec,
+        "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, "
+        "rolbypassrls FROM pg_roles WHERE rolname = 'postgres'",
+    )
     assert rows == [(False, True, True, True, True)]
-    assert pg.admin_query(spec, "SELECT pg_get_userbyid(datdba) FROM pg_database "
-                                "WHERE datname = 'postgres'") == [("postgres",)]
-    granted = {r[0] for r in pg.admin_query(
-        spec, "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
-              "WHERE m.member = 'postgres'::regrole")}
+    assert pg.admin_query(
+        spec, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'postgres'"
+    ) == [("postgres",)]
+    granted = {
+        r[0]
+        for r in pg.admin_query(
+            spec,
+            "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
+            "WHERE m.member = 'postgres'::regrole",
+        )
+    }
     assert {"pg_read_all_data", "pg_write_all_data", "pg_monitor"} <= granted
 
     # the internal superuser is not reachable over TCP
@@ -109,9 +125,12 @@ def test_primary_with_two_streaming_replicas(pg_servers: Servers):
     pg.admin_query(primary, "INSERT INTO moons VALUES (1, 'Io')")
     for replica in replicas:
         pg_servers.wait_until(
-            lambda r=replica: pg.admin_query(r, "SELECT to_regclass('moons') IS NOT NULL")
-            == [(True,)] and pg.admin_query(r, "SELECT name FROM moons") == [("Io",)],
-            what="row on replica")
+            lambda r=replica: (
+                pg.admin_query(r, "SELECT to_regclass('moons') IS NOT NULL") == [(True,)]
+                and pg.admin_query(r, "SELECT name FROM moons") == [("Io",)]
+            ),
+            what="row on replica",
+        )
         status = pg.replica_status(replica)
         assert status.streaming, status.detail
         with pytest.raises(EngineError, match="read-only"):
@@ -120,34 +139,43 @@ def test_primary_with_two_streaming_replicas(pg_servers: Servers):
     # removing a replica for good: stop it, then drop its slot on the primary
     pg.stop(replicas[1])
     assert not pg.replica_status(replicas[1]).streaming
-    pg_servers.wait_until(lambda: pg.admin_query(
-        primary, "SELECT active FROM pg_replication_slots WHERE slot_name = 'replica_3'")
-        == [(False,)], what="slot inactive")
+    pg_servers.wait_until(
+        lambda: (
+            pg.admin_query(
+                primary, "SELECT active FROM pg_replication_slots WHERE slot_name = 'replica_3'"
+            )
+            == [(False,)]
+        ),
+        what="slot inactive",
+    )
     pg.forget_replica(replicas[1])
     pg.forget_replica(replicas[1])  # idempotent
-    assert pg.admin_query(primary, "SELECT slot_name FROM pg_replication_slots") == [
-        ("replica_2",)]
+    assert pg.admin_query(primary, "SELECT slot_name FROM pg_replication_slots") == [("replica_2",)]
 
 
 def test_replica_started_before_primary_catches_up(pg_servers: Servers):
     """Start order must not matter: the slot is created once the primary answers."""
     pg = pg_servers.engine
     primary = pg_servers.spec("primary")
-    replica = pg_servers.spec("replica2", role=ServerRole.REPLICA, server_id=2,
-                              primary=primary)
+    replica = pg_servers.spec("replica2", role=ServerRole.REPLICA, server_id=2, primary=primary)
     pg_servers.create(replica)  # the primary does not even exist yet
     assert not pg.replica_status(replica).streaming
     pg_servers.create(primary)
     pg.admin_query(primary, "CREATE TABLE late (x int)")
     pg_servers.wait_until(lambda: pg.replica_status(replica).streaming, what="streaming")
-    pg_servers.wait_until(lambda: pg.admin_query(
-        replica, "SELECT to_regclass('late') IS NOT NULL") == [(True,)], what="table on replica")
+    pg_servers.wait_until(
+        lambda: pg.admin_query(replica, "SELECT to_regclass('late') IS NOT NULL") == [(True,)],
+        what="table on replica",
+    )
 
 
 def test_verifier_is_scram_and_never_plaintext(pg: Engine):
     verifier = pg.make_verifier(USER, PASSWORD)
-    assert re.fullmatch(r"SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]{24}\$[A-Za-z0-9+/=]{44}:"
-                        r"[A-Za-z0-9+/=]{44}", verifier)
+    assert re.fullmatch(
+        r"SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]{24}\$[A-Za-z0-9+/=]{44}:"
+        r"[A-Za-z0-9+/=]{44}",
+        verifier,
+    )
     assert PASSWORD not in verifier
     assert pg.make_verifier(USER, PASSWORD) != verifier  # fresh salt every time
 
@@ -155,8 +183,11 @@ def test_verifier_is_scram_and_never_plaintext(pg: Engine):
 def test_credentials_and_inherited_roles(pg_servers: Servers):
     pg = pg_servers.engine
     spec = pg_servers.primary()
-    pg.admin_query(spec, "CREATE TABLE planets (id int PRIMARY KEY); "
-                         "ALTER TABLE planets OWNER TO postgres; INSERT INTO planets VALUES (1)")
+    pg.admin_query(
+        spec,
+        "CREATE TABLE planets (id int PRIMARY KEY); "
+        "ALTER TABLE planets OWNER TO postgres; INSERT INTO planets VALUES (1)",
+    )
 
     bare = Credential(USER, pg.make_verifier(USER, PASSWORD))
     pg.apply_credential(spec, bare)
@@ -166,8 +197,9 @@ def test_credentials_and_inherited_roles(pg_servers: Servers):
     with pytest.raises(psycopg.OperationalError):
         login(spec, USER, "wrong")
 
-    reader = Credential(USER, pg.make_verifier(USER, PASSWORD),
-                        inherited_roles=("pg_read_all_data",))
+    reader = Credential(
+        USER, pg.make_verifier(USER, PASSWORD), inherited_roles=("pg_read_all_data",)
+    )
     pg.apply_credential(spec, reader)
     with login(spec, USER, PASSWORD) as conn:
         assert conn.execute("SELECT id FROM planets").fetchall() == [(1,)]
@@ -181,13 +213,17 @@ def test_credentials_and_inherited_roles(pg_servers: Servers):
     with login(spec, USER, "new password") as conn:
         conn.execute("CREATE TABLE mine (x int)")
         conn.execute("INSERT INTO planets VALUES (2)")
-    members = pg.admin_query(spec, "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON "
-                                   f"r.oid = m.roleid WHERE m.member = '\"{USER}\"'::regrole")
+    members = pg.admin_query(
+        spec,
+        "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON "
+        f"r.oid = m.roleid WHERE m.member = '\"{USER}\"'::regrole",
+    )
     assert members == [("postgres",)]  # pg_read_all_data was revoked
 
     with pytest.raises(EngineError) as bad:
-        pg.apply_credential(spec, Credential(USER, bare.verifier,
-                                             inherited_roles=("pg_superuser",)))
+        pg.apply_credential(
+            spec, Credential(USER, bare.verifier, inherited_roles=("pg_superuser",))
+        )
     assert bad.value.permanent
     with pytest.raises(EngineError) as reserved:
         pg.apply_credential(spec, Credential("moonbase_admin", bare.verifier))
@@ -196,16 +232,18 @@ def test_credentials_and_inherited_roles(pg_servers: Servers):
     assert PASSWORD not in log and "new password" not in log and "SCRAM-SHA-256$" not in log
     if int(pg.version) < 17:
         with pytest.raises(EngineError, match="pg_maintain") as missing:
-            pg.apply_credential(spec, Credential(USER, bare.verifier,
-                                                 inherited_roles=("pg_maintain",)))
+            pg.apply_credential(
+                spec, Credential(USER, bare.verifier, inherited_roles=("pg_maintain",))
+            )
         assert missing.value.permanent
 
 
 def test_drop_credential_ends_sessions_and_keeps_objects(pg_servers: Servers):
     pg = pg_servers.engine
     spec = pg_servers.primary()
-    pg.apply_credential(spec, Credential(USER, pg.make_verifier(USER, PASSWORD),
-                                         inherited_roles=("postgres",)))
+    pg.apply_credential(
+        spec, Credential(USER, pg.make_verifier(USER, PASSWORD), inherited_roles=("postgres",))
+    )
     session = login(spec, USER, PASSWORD)
     session.execute("CREATE TABLE left_behind (x int)")
 
@@ -214,8 +252,9 @@ def test_drop_credential_ends_sessions_and_keeps_objects(pg_servers: Servers):
         session.execute("SELECT 1")
     session.close()
     assert pg.admin_query(spec, f"SELECT 1 FROM pg_roles WHERE rolname = '{USER}'") == []
-    assert pg.admin_query(spec, "SELECT tableowner FROM pg_tables WHERE tablename = "
-                                "'left_behind'") == [("postgres",)]
+    assert pg.admin_query(
+        spec, "SELECT tableowner FROM pg_tables WHERE tablename = 'left_behind'"
+    ) == [("postgres",)]
     with pytest.raises(psycopg.OperationalError):
         login(spec, USER, PASSWORD)
     pg.drop_credential(spec, USER)  # idempotent
@@ -228,9 +267,15 @@ def test_replication_uses_the_same_credentials(pg_servers: Servers):
     pg = pg_servers.engine
     primary = pg_servers.primary()
     replica = pg_servers.replica(primary, 2)
-    pg.apply_credential(primary, Credential(USER, pg.make_verifier(USER, PASSWORD),
-                                            inherited_roles=("pg_read_all_data",)))
-    pg_servers.wait_until(lambda: pg.admin_query(
-        replica, f"SELECT 1 FROM pg_roles WHERE rolname = '{USER}'") == [(1,)], what="role")
+    pg.apply_credential(
+        primary,
+        Credential(USER, pg.make_verifier(USER, PASSWORD), inherited_roles=("pg_read_all_data",)),
+    )
+    pg_servers.wait_until(
+        lambda: (
+            pg.admin_query(replica, f"SELECT 1 FROM pg_roles WHERE rolname = '{USER}'") == [(1,)]
+        ),
+        what="role",
+    )
     with login(replica, USER, PASSWORD) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)

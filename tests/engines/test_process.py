@@ -35,7 +35,7 @@ def _group_members(pgid: int) -> list[int]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
+        fields = stat[stat.rfind(")") + 2 :].split()
         if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
             found.append(int(entry))
     return found
@@ -52,8 +52,12 @@ def test_exited_child_is_not_alive(test_dir: Path):
 def test_pid_file_trusted_only_for_its_folder(test_dir: Path):
     served = test_dir / "server"
     served.mkdir()
-    pid = spawn([sys.executable, "-c", "import time; time.sleep(30)", str(served / "data")],
-                run_as=None, log_file=None, cwd=test_dir)
+    pid = spawn(
+        [sys.executable, "-c", "import time; time.sleep(30)", str(served / "data")],
+        run_as=None,
+        log_file=None,
+        cwd=test_dir,
+    )
     try:
         pidfile = test_dir / "pid"
         pidfile.write_text(f"{pid}\n")
@@ -73,10 +77,13 @@ def test_pid_file_trusted_only_for_its_folder(test_dir: Path):
 
 def test_stop_escalates_to_killing_the_group(test_dir: Path):
     # a "server" that ignores SIGTERM and has a worker in its process group
-    script = ("import signal, subprocess, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-              "subprocess.Popen(['sleep', '60']); time.sleep(60)")
-    pid = spawn([sys.executable, "-c", script, str(test_dir)], run_as=None, log_file=None,
-                cwd=test_dir)
+    script = (
+        "import signal, subprocess, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "subprocess.Popen(['sleep', '60']); time.sleep(60)"
+    )
+    pid = spawn(
+        [sys.executable, "-c", script, str(test_dir)], run_as=None, log_file=None, cwd=test_dir
+    )
     deadline = time.monotonic() + 5
     while len(_group_members(pid)) < 2:
         assert time.monotonic() < deadline
@@ -95,8 +102,9 @@ def test_stop_escalates_to_killing_the_group(test_dir: Path):
 def test_kill_all_under_and_logs(test_dir: Path):
     log = test_dir / "out.log"
     script = "import time; print('started', flush=True); time.sleep(60)"
-    pid = spawn([sys.executable, "-c", script, str(test_dir / "x")], run_as=None, log_file=log,
-                cwd=test_dir)
+    pid = spawn(
+        [sys.executable, "-c", script, str(test_dir / "x")], run_as=None, log_file=log, cwd=test_dir
+    )
     deadline = time.monotonic() + 5
     while "started" not in log.read_text():
         assert time.monotonic() < deadline

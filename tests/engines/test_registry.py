@@ -22,8 +22,9 @@ def test_bundled_postgresql_is_offered_first(engines: list[Engine]):
     assert len(kinds) == len(set(kinds)), "a major version is offered twice"
 
 
-def test_binaries_are_copied_once_for_the_server_account(session_dir: Path, engines: list[Engine],
-                                                         run_as: RunAs | None):
+def test_binaries_are_copied_once_for_the_server_account(
+    session_dir: Path, engines: list[Engine], run_as: RunAs | None
+):
     first = engines[0]
     assert isinstance(first, PostgreSQLEngine)
     if run_as is None:

@@ -8,6 +8,7 @@ production member of a pair counts; on other branches either does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 ORG_ACCESSES = (
@@ -58,7 +59,7 @@ ORG_READ_SCOPES = {"user": ("read_organizations",), "organization": ("read_organ
 @dataclass(frozen=True)
 class Rule:
     accesses: tuple[str, ...] = ()
-    scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: False for operations any authenticated caller of the organization may use
     #: (the spec lists no token access for them)
     restricted: bool = True
@@ -93,8 +94,11 @@ RULES: dict[str, Rule] = {
     ),
     "list_branches": Rule(
         ANY_BRANCH,
-        {"organization": ("read_branches",), "database": ("read_branches",),
-         "branch": ("read_branch",)},
+        {
+            "organization": ("read_branches",),
+            "database": ("read_branches",),
+            "branch": ("read_branch",),
+        },
     ),  # fmt: skip
     "list_passwords": Rule(ANY_BRANCH_RO, PW_SCOPES),
     "get_password": Rule(ANY_BRANCH_RO, PW_SCOPES),
@@ -103,20 +107,29 @@ RULES: dict[str, Rule] = {
         PW_SCOPES,
     ),
     "delete_password": Rule(
-        ("delete_production_branch_password", "delete_production_read_only_branch_password",
-         "delete_branch_password"),
+        (
+            "delete_production_branch_password",
+            "delete_production_read_only_branch_password",
+            "delete_branch_password",
+        ),
         PW_SCOPES,
     ),  # fmt: skip
     "list_roles": Rule(ANY_BRANCH_RO, PW_SCOPES),
     "get_role": Rule(ANY_BRANCH_RO, PW_SCOPES),
     "create_role": Rule(
-        ("create_production_branch_password", "create_production_read_only_branch_password",
-         "create_branch_password"),
+        (
+            "create_production_branch_password",
+            "create_production_read_only_branch_password",
+            "create_branch_password",
+        ),
         PW_SCOPES,
     ),  # fmt: skip
     "delete_role": Rule(
-        ("delete_production_branch_password", "delete_production_read_only_branch_password",
-         "delete_branch_password"),
+        (
+            "delete_production_branch_password",
+            "delete_production_read_only_branch_password",
+            "delete_branch_password",
+        ),
         PW_SCOPES,
     ),  # fmt: skip
 }

@@ -50,9 +50,7 @@ class Principal:
             return False
         return f"{level}:{scope}" in self.scopes
 
-    def allowed(
-        self, rule: Rule, database_id: str | None = None, production: bool = False
-    ) -> bool:
+    def allowed(self, rule: Rule, database_id: str | None = None, production: bool = False) -> bool:
         if self.is_oauth:
             # ``restricted`` is about service tokens; OAuth scopes are listed for every operation
             if not any(rule.scopes.values()):

@@ -43,15 +43,21 @@ class Context:
         for hook in hooks:
             hook()
 
-    def organization(self, name: str, operation: str) -> Organization:
+    def _own_organization(self, name: str) -> Organization:
+        """The caller's organization by name; any other one does not exist for the caller
+        (the same answer as for a name nobody uses)."""
         org = lookups.organization(self.session, name)
+        if self.principal.organization_id != org.id:
+            raise NotFound(lookups.organization_missing(name))
+        return org
+
+    def organization(self, name: str, operation: str) -> Organization:
+        org = self._own_organization(name)
         authorize(self.principal, operation, org.id)
         return org
 
     def database(self, org_name: str, db_name: str, operation: str) -> Database:
-        org = lookups.organization(self.session, org_name)
-        if self.principal.organization_id != org.id:
-            raise NotFound()
+        org = self._own_organization(org_name)
         db = lookups.database(self.session, org.id, db_name)
         authorize(self.principal, operation, org.id, db.id)
         return db
@@ -59,9 +65,7 @@ class Context:
     def branch(
         self, org_name: str, db_name: str, branch_name: str, operation: str
     ) -> tuple[Database, Branch]:
-        org = lookups.organization(self.session, org_name)
-        if self.principal.organization_id != org.id:
-            raise NotFound()
+        org = self._own_organization(org_name)
         db = lookups.database(self.session, org.id, db_name)
         branch = lookups.branch(self.session, db.id, branch_name)
         authorize(self.principal, operation, org.id, db.id, production=branch.production)
@@ -83,7 +87,9 @@ def _context(request: Request) -> Iterator[Context]:
             raise
 
 
-Ctx = Annotated[Context, Depends(_context)]
+#: scope="function": the transaction commits before the response leaves, so a client that
+#: saw 201 never loses the write (with the default scope FastAPI would commit afterwards)
+Ctx = Annotated[Context, Depends(_context, scope="function")]
 
 
 def get_settings(request: Request) -> Settings:

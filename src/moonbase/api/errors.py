@@ -39,6 +39,8 @@ def _describe(errors: list[dict]) -> tuple[int, str, str]:  # type: ignore[type-
         for e in errors
     ):
         return 400, "bad_request", "The request body must be a JSON object"
+    if any(tuple(e.get("loc", ())) == ("body",) and e.get("type") == "missing" for e in errors):
+        return 400, "bad_request", "A JSON request body is required"
     parts = []
     for e in errors:
         loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path")]

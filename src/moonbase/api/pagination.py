@@ -57,8 +57,8 @@ def envelope(
 PageDep = Annotated[Page, Depends(page_params)]
 
 
-def paginate(
-    request: Request, page: Page, items: list[Any], base_url: str
-) -> dict[str, Any]:
+def paginate(request: Request, page: Page, items: list[Any], base_url: str) -> dict[str, Any]:
     """Envelope for a list that is already complete in memory."""
-    return envelope(request, page, items[page.offset : page.offset + page.per_page], len(items), base_url)
+    return envelope(
+        request, page, items[page.offset : page.offset + page.per_page], len(items), base_url
+    )

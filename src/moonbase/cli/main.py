@@ -135,7 +135,7 @@ def up(
         "organization": org,
         "regions": settings_mod.parse_regions(regions) if regions else None,
     }
-    settings = settings_mod.from_env(**overrides)
+    settings = settings_mod.from_env(None, **overrides)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
 
     def first_start(admin: Any) -> None:
@@ -145,7 +145,7 @@ def up(
             f"{settings.home / 'cli.json'}):\n\n"
             f"  export PLANETSCALE_SERVICE_TOKEN_ID={admin.token_id}\n"
             f"  export PLANETSCALE_SERVICE_TOKEN={admin.token}\n\n"
-            f"  curl -H \"Authorization: {admin.token_id}:{admin.token}\" "
+            f'  curl -H "Authorization: {admin.token_id}:{admin.token}" '
             f"{settings.base_url}/v1/organizations/{admin.organization}/databases\n"
         )
 
@@ -182,7 +182,9 @@ def size_list(
     fmt: FormatOpt = Format.human,
 ) -> None:
     """List cluster sizes."""
-    data = call("GET", f"/organizations/{client().org}/cluster-size-skus", params={"engine": engine})
+    data = call(
+        "GET", f"/organizations/{client().org}/cluster-size-skus", params={"engine": engine}
+    )
     show(data, fmt, ["name", "cpu", "ram", "development", "production"])
 
 
@@ -204,7 +206,11 @@ def database_create(
 ) -> None:
     """Create a database."""
     body: dict[str, Any] = {"name": name, "kind": kind, "cluster_size": cluster_size}
-    for key, value in (("region", region), ("replicas", replicas), ("major_version", major_version)):
+    for key, value in (
+        ("region", region),
+        ("replicas", replicas),
+        ("major_version", major_version),
+    ):
         if value is not None:
             body[key] = value
     db = call("POST", client().db_path(), json=body)

@@ -22,13 +22,15 @@ _PARAM = re.compile(r"\{([^{}/]+)\}")
 def load_facts() -> dict[str, Any]:
     """The whole facts document (``operations`` keyed by operationId, ``base_path``, ...)."""
     text = resources.files(__package__).joinpath(FACTS_FILE).read_text(encoding="utf-8")
-    return json.loads(text)
+    facts: dict[str, Any] = json.loads(text)
+    return facts
 
 
 def operation(operation_id: str) -> dict[str, Any]:
     """Facts of one operation; KeyError naming the id if the spec has no such operation."""
     try:
-        return load_facts()["operations"][operation_id]
+        found: dict[str, Any] = load_facts()["operations"][operation_id]
+        return found
     except KeyError:
         raise KeyError(f"no operation {operation_id!r} in the OpenAPI facts") from None
 

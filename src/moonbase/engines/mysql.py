@@ -88,8 +88,10 @@ def _translated(method: Callable[_P, _R]) -> Callable[_P, _R]:
         try:
             return method(*args, **kwargs)
         except pymysql.err.MySQLError as exc:
-            permanent = isinstance(exc, pymysql.err.ProgrammingError | pymysql.err.IntegrityError
-                                   | pymysql.err.DataError)
+            permanent = isinstance(
+                exc,
+                pymysql.err.ProgrammingError | pymysql.err.IntegrityError | pymysql.err.DataError,
+            )
             raise EngineError(f"MariaDB: {exc}", permanent=permanent) from exc
 
     return wrapper
@@ -100,8 +102,9 @@ class MariaDBEngine(Engine):
 
     kind = "mysql"
 
-    def __init__(self, mariadbd: Path, install_db: Path, version: str,
-                 run_as: RunAs | None) -> None:
+    def __init__(
+        self, mariadbd: Path, install_db: Path, version: str, run_as: RunAs | None
+    ) -> None:
         self.mariadbd = mariadbd
         self.install_db = install_db
         self.version = version
@@ -133,21 +136,37 @@ class MariaDBEngine(Engine):
 
     def _check_socket_path(self, root: Path) -> None:
         if len(str(self.socket_path(root)).encode()) > _MAX_SOCKET_PATH:
-            raise EngineError(f"socket path {self.socket_path(root)} is longer than "
-                              f"{_MAX_SOCKET_PATH} bytes; use a shorter data directory",
-                              permanent=True)
+            raise EngineError(
+                f"socket path {self.socket_path(root)} is longer than "
+                f"{_MAX_SOCKET_PATH} bytes; use a shorter data directory",
+                permanent=True,
+            )
 
     def _connect(self, root: Path, timeout: int = 5) -> Any:  # a PyMySQL connection
         try:
-            return pymysql.connect(unix_socket=str(self.socket_path(root)), user="root",
-                                   password="", autocommit=True, connect_timeout=timeout,
-                                   charset="utf8mb4", ssl_disabled=True)
+            return pymysql.connect(
+                unix_socket=str(self.socket_path(root)),
+                user="root",
+                password="",
+                autocommit=True,
+                connect_timeout=timeout,
+                charset="utf8mb4",
+                ssl_disabled=True,
+            )
         except pymysql.err.MySQLError as exc:
             raise EngineError(f"cannot connect to MariaDB in {root}: {exc}") from exc
 
     # --- option file ------------------------------------------------------------------------
-    def _options(self, root: Path, *, port: int, host: str | None, memory_mb: int,
-                 max_connections: int, extra: tuple[str, ...]) -> str:
+    def _options(
+        self,
+        root: Path,
+        *,
+        port: int,
+        host: str | None,
+        memory_mb: int,
+        max_connections: int,
+        extra: tuple[str, ...],
+    ) -> str:
         lines = [
             "# Managed by Moonbase: rewritten before every start",
             "[mariadbd]",
@@ -177,21 +196,38 @@ class MariaDBEngine(Engine):
         make_dir(self.data_dir(tmp), self.run_as)
         make_dir(tmp / "run", self.run_as)
         log = self.log_file(tmp)
-        run([self.install_db, "--no-defaults", f"--datadir={self.data_dir(tmp)}",
-             "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
-             "--innodb-log-file-size=8M", "--innodb-buffer-pool-size=8M",
-             "--performance-schema=OFF", "--character-set-server=utf8mb4",
-             "--collation-server=utf8mb4_unicode_ci"],
-            run_as=self.run_as, log_file=log, cwd=tmp, timeout=120)
-        write_file(self.option_file(tmp), self._options(tmp, port=3306, host=None, memory_mb=8,
-                                                        max_connections=10, extra=()),
-                   self.run_as)
+        run(
+            [
+                self.install_db,
+                "--no-defaults",
+                f"--datadir={self.data_dir(tmp)}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--skip-name-resolve",
+                "--innodb-log-file-size=8M",
+                "--innodb-buffer-pool-size=8M",
+                "--performance-schema=OFF",
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_unicode_ci",
+            ],
+            run_as=self.run_as,
+            log_file=log,
+            cwd=tmp,
+            timeout=120,
+        )
+        write_file(
+            self.option_file(tmp),
+            self._options(tmp, port=3306, host=None, memory_mb=8, max_connections=10, extra=()),
+            self.run_as,
+        )
         pid = self._spawn(tmp)
         try:
             self._wait_ready(tmp, 60.0)
             with self._connect(tmp) as conn, conn.cursor() as cur:
-                cur.execute("SELECT User, Host FROM mysql.global_priv "
-                            "WHERE User = '' OR (User = 'root' AND Host <> 'localhost')")
+                cur.execute(
+                    "SELECT User, Host FROM mysql.global_priv "
+                    "WHERE User = '' OR (User = 'root' AND Host <> 'localhost')"
+                )
                 for user, host in cur.fetchall():
                     cur.execute("DROP USER IF EXISTS %s@%s", (user, host))
         finally:
@@ -214,20 +250,35 @@ class MariaDBEngine(Engine):
             raise EngineError(f"{spec.root} holds no MariaDB data directory", permanent=True)
         self._check_socket_path(spec.root)
         make_dir(spec.root / "run", self.run_as)
-        extra = [f"server-id = {spec.server_id}", "log-bin = mysql-bin", "binlog-format = ROW",
-                 "log-slave-updates", "relay-log = relay-bin"]
+        extra = [
+            f"server-id = {spec.server_id}",
+            "log-bin = mysql-bin",
+            "binlog-format = ROW",
+            "log-slave-updates",
+            "relay-log = relay-bin",
+        ]
         if spec.role is ServerRole.REPLICA:
             extra.append("read-only")
-        write_file(self.option_file(spec.root),
-                   self._options(spec.root, port=spec.port, host=spec.host,
-                                 memory_mb=spec.limits.memory_mb,
-                                 max_connections=spec.limits.max_connections,
-                                 extra=tuple(extra)),
-                   self.run_as)
+        write_file(
+            self.option_file(spec.root),
+            self._options(
+                spec.root,
+                port=spec.port,
+                host=spec.host,
+                memory_mb=spec.limits.memory_mb,
+                max_connections=spec.limits.max_connections,
+                extra=tuple(extra),
+            ),
+            self.run_as,
+        )
 
     def _spawn(self, root: Path) -> int:
-        return spawn([self.mariadbd, f"--defaults-file={self.option_file(root)}"],
-                     run_as=self.run_as, log_file=self.log_file(root), cwd=root)
+        return spawn(
+            [self.mariadbd, f"--defaults-file={self.option_file(root)}"],
+            run_as=self.run_as,
+            log_file=self.log_file(root),
+            cwd=root,
+        )
 
     def start(self, spec: ServerSpec) -> int:
         pid = self.running_pid(spec)
@@ -249,15 +300,21 @@ class MariaDBEngine(Engine):
         while True:
             if sock.exists():
                 try:
-                    with pymysql.connect(unix_socket=str(sock), user="root", password="",
-                                         connect_timeout=2, ssl_disabled=True) as conn:
+                    with pymysql.connect(
+                        unix_socket=str(sock),
+                        user="root",
+                        password="",
+                        connect_timeout=2,
+                        ssl_disabled=True,
+                    ) as conn:
                         conn.ping(reconnect=False)
                     return
                 except pymysql.err.MySQLError as exc:
                     last = str(exc)
             if pid_serving(self.pid_file(root), root) is None and spawned_pid_serving(root) is None:
-                raise EngineError(f"MariaDB in {root} is not running: "
-                                  f"{log_tail(self.log_file(root))}")
+                raise EngineError(
+                    f"MariaDB in {root} is not running: {log_tail(self.log_file(root))}"
+                )
             if time.monotonic() >= deadline:
                 raise EngineError(f"MariaDB in {root} not ready after {timeout:.1f}s: {last}")
             time.sleep(0.005)
@@ -291,12 +348,17 @@ class MariaDBEngine(Engine):
                 return ReplicaStatus(False, "replication was not configured; configured it now")
         io, sql_thread = status["Slave_IO_Running"], status["Slave_SQL_Running"]
         if io == "Yes" and sql_thread == "Yes":
-            return ReplicaStatus(True, f"streaming, {status['Seconds_Behind_Master']}s behind, "
-                                       f"at {status['Gtid_IO_Pos'] or 'start'}")
-        errors = "; ".join(str(status[k]) for k in ("Last_IO_Error", "Last_SQL_Error")
-                           if status.get(k))
-        return ReplicaStatus(False, f"io thread {io}, sql thread {sql_thread}"
-                                    + (f": {errors}" if errors else ""))
+            return ReplicaStatus(
+                True,
+                f"streaming, {status['Seconds_Behind_Master']}s behind, "
+                f"at {status['Gtid_IO_Pos'] or 'start'}",
+            )
+        errors = "; ".join(
+            str(status[k]) for k in ("Last_IO_Error", "Last_SQL_Error") if status.get(k)
+        )
+        return ReplicaStatus(
+            False, f"io thread {io}, sql thread {sql_thread}" + (f": {errors}" if errors else "")
+        )
 
     # --- credentials ------------------------------------------------------------------------
     def make_verifier(self, username: str, password: str) -> str:

@@ -31,8 +31,9 @@ _HASH = re.compile(r"^\*[0-9A-F]{40}$")
 _ROLE_COLUMNS: dict[CredentialRole, frozenset[str]] = {
     CredentialRole.READER: frozenset({"Select_priv", "Show_view_priv"}),
     CredentialRole.WRITER: frozenset({"Insert_priv", "Update_priv", "Delete_priv"}),
-    CredentialRole.READWRITER: frozenset({"Select_priv", "Insert_priv", "Update_priv",
-                                          "Delete_priv", "Show_view_priv"}),
+    CredentialRole.READWRITER: frozenset(
+        {"Select_priv", "Insert_priv", "Update_priv", "Delete_priv", "Show_view_priv"}
+    ),
 }
 _ROLE_GRANTS: dict[CredentialRole, str] = {
     CredentialRole.READER: "SELECT, SHOW VIEW",
@@ -86,15 +87,21 @@ def _check_username(username: str) -> None:
 
 
 def _user_exists(conn: Conn, username: str, host: str = "%") -> bool:
-    return bool(_rows(conn, "SELECT 1 FROM mysql.global_priv WHERE User = %s AND Host = %s",
-                      (username, host)))
+    return bool(
+        _rows(
+            conn, "SELECT 1 FROM mysql.global_priv WHERE User = %s AND Host = %s", (username, host)
+        )
+    )
 
 
 def _set_login(conn: Conn, username: str, host: str, password_hash: str) -> None:
     """CREATE or ALTER the account so that it has exactly this hash and is unlocked."""
     verb = "ALTER" if _user_exists(conn, username, host) else "CREATE"
-    _exec(conn, f"{verb} USER %s@%s IDENTIFIED BY PASSWORD %s ACCOUNT UNLOCK",
-          (username, host, password_hash))
+    _exec(
+        conn,
+        f"{verb} USER %s@%s IDENTIFIED BY PASSWORD %s ACCOUNT UNLOCK",
+        (username, host, password_hash),
+    )
 
 
 def apply_credential(conn: Conn, credential: Credential, database: str) -> None:
@@ -103,18 +110,25 @@ def apply_credential(conn: Conn, credential: Credential, database: str) -> None:
     if credential.role is None:
         raise EngineError("a MariaDB credential needs a role", permanent=True)
     if not _HASH.match(credential.verifier):
-        raise EngineError("MariaDB credentials need a mysql_native_password hash",
-                          permanent=True)
+        raise EngineError("MariaDB credentials need a mysql_native_password hash", permanent=True)
     _exec(conn, "SET SESSION sql_log_off = 1")  # no general-log line carrying the hash
     _set_login(conn, username, "%", credential.verifier)
     pattern = grant_pattern(database)
-    rows = _rows(conn, "SELECT * FROM mysql.db WHERE Host = '%%' AND Db = %s AND User = %s",
-                 (pattern, username))
+    rows = _rows(
+        conn,
+        "SELECT * FROM mysql.db WHERE Host = '%%' AND Db = %s AND User = %s",
+        (pattern, username),
+    )
     current = {k for k, v in rows[0].items() if k.endswith("_priv") and v == "Y"} if rows else set()
     if credential.role is CredentialRole.ADMIN:
-        wanted = {str(r["COLUMN_NAME"]) for r in _rows(
-            conn, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
-                  "'mysql' AND TABLE_NAME = 'db' AND COLUMN_NAME LIKE %s", ("%\\_priv",))
+        wanted = {
+            str(r["COLUMN_NAME"])
+            for r in _rows(
+                conn,
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                "'mysql' AND TABLE_NAME = 'db' AND COLUMN_NAME LIKE %s",
+                ("%\\_priv",),
+            )
         } - {"Grant_priv"}
     else:
         wanted = set(_ROLE_COLUMNS[credential.role])
@@ -131,8 +145,9 @@ def drop_credential(conn: Conn, username: str) -> None:
     _check_username(username)
     if _user_exists(conn, username):
         _exec(conn, "ALTER USER %s@'%%' ACCOUNT LOCK", (username,))
-    for row in _rows(conn, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = %s",
-                     (username,)):
+    for row in _rows(
+        conn, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = %s", (username,)
+    ):
         try:
             _exec(conn, f"KILL CONNECTION {int(row['ID'])}")
         except pymysql.err.OperationalError as exc:  # already gone (1094 unknown thread)
@@ -143,8 +158,11 @@ def drop_credential(conn: Conn, username: str) -> None:
 
 def bootstrap_primary(conn: Conn, spec: ServerSpec) -> None:
     """Application database and replication account (idempotent, replicated to replicas)."""
-    _exec(conn, f"CREATE DATABASE IF NOT EXISTS {quote_ident(spec.database_name)} "
-                "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    _exec(
+        conn,
+        f"CREATE DATABASE IF NOT EXISTS {quote_ident(spec.database_name)} "
+        "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+    )
     if not spec.replication_password:
         return  # nothing can replicate without the secret; replicas report that themselves
     host = loopback_for(spec.host)
@@ -168,14 +186,20 @@ def ensure_replication(conn: Conn, spec: ServerSpec) -> None:
         raise EngineError("a replica needs the branch's replication password", permanent=True)
     host = loopback_for(primary.host)
     status = slave_status(conn)
-    configured = (status is not None and status["Master_Host"] == host
-                  and int(status["Master_Port"]) == primary.port
-                  and status["Master_User"] == REPLICATION_USER)
+    configured = (
+        status is not None
+        and status["Master_Host"] == host
+        and int(status["Master_Port"]) == primary.port
+        and status["Master_User"] == REPLICATION_USER
+    )
     if not configured:
         _exec(conn, "STOP SLAVE")
-        _exec(conn, "CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, "
-                    "MASTER_PASSWORD = %s, MASTER_CONNECT_RETRY = 1, MASTER_USE_GTID = slave_pos",
-              (host, primary.port, REPLICATION_USER, spec.replication_password))
+        _exec(
+            conn,
+            "CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, "
+            "MASTER_PASSWORD = %s, MASTER_CONNECT_RETRY = 1, MASTER_USE_GTID = slave_pos",
+            (host, primary.port, REPLICATION_USER, spec.replication_password),
+        )
         _exec(conn, "START SLAVE")
         return
     assert status is not None

@@ -104,8 +104,9 @@ def _translated(method: Callable[_P, _R]) -> Callable[_P, _R]:
         try:
             return method(*args, **kwargs)
         except psycopg.Error as exc:
-            permanent = isinstance(exc, psycopg.ProgrammingError | psycopg.IntegrityError
-                                   | psycopg.DataError)
+            permanent = isinstance(
+                exc, psycopg.ProgrammingError | psycopg.IntegrityError | psycopg.DataError
+            )
             raise EngineError(f"PostgreSQL: {str(exc).strip()}", permanent=permanent) from exc
 
     return wrapper
@@ -151,15 +152,25 @@ class PostgreSQLEngine(Engine):
     def _check_socket_path(self, root: Path, port: int) -> None:
         path = self.socket_dir(root) / f".s.PGSQL.{port}.lock"
         if len(str(path).encode()) > _MAX_SOCKET_PATH:
-            raise EngineError(f"socket path {path} is longer than {_MAX_SOCKET_PATH} bytes; "
-                              "use a shorter data directory", permanent=True)
+            raise EngineError(
+                f"socket path {path} is longer than {_MAX_SOCKET_PATH} bytes; "
+                "use a shorter data directory",
+                permanent=True,
+            )
 
-    def _connect(self, root: Path, port: int, dbname: str = "postgres",
-                 timeout: int = 5) -> psycopg.Connection[tuple[object, ...]]:
+    def _connect(
+        self, root: Path, port: int, dbname: str = "postgres", timeout: int = 5
+    ) -> psycopg.Connection[tuple[object, ...]]:
         try:
-            return psycopg.connect(host=str(self.socket_dir(root)), port=port, user=ADMIN_ROLE,
-                                   dbname=dbname, autocommit=True, connect_timeout=timeout,
-                                   application_name="moonbase")
+            return psycopg.connect(
+                host=str(self.socket_dir(root)),
+                port=port,
+                user=ADMIN_ROLE,
+                dbname=dbname,
+                autocommit=True,
+                connect_timeout=timeout,
+                application_name="moonbase",
+            )
         except psycopg.OperationalError as exc:
             raise EngineError(f"cannot connect to PostgreSQL in {root}: {exc}") from exc
 
@@ -178,15 +189,33 @@ class PostgreSQLEngine(Engine):
         make_dir(data, self.run_as)
         make_dir(self.socket_dir(tmp), self.run_as)
         log = self.log_file(tmp)
-        run([self.bin_dir / "initdb", "-D", data, "-U", ADMIN_ROLE, "--auth=trust", "--no-sync",
-             "--encoding=UTF8", "--locale=C.UTF-8"],
-            run_as=self.run_as, log_file=log, cwd=tmp, timeout=120)
+        run(
+            [
+                self.bin_dir / "initdb",
+                "-D",
+                data,
+                "-U",
+                ADMIN_ROLE,
+                "--auth=trust",
+                "--no-sync",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ],
+            run_as=self.run_as,
+            log_file=log,
+            cwd=tmp,
+            timeout=120,
+        )
         write_file(data / "pg_hba.conf", _PG_HBA, self.run_as)
         with open(data / "postgresql.conf", "a", encoding="utf-8") as fh:
             fh.write(_INCLUDE)
-        write_file(data / "moonbase.conf", self._settings(tmp, port=_TEMPLATE_PORT, host="",
-                                                         shared_buffers_mb=16,
-                                                         max_connections=20), self.run_as)
+        write_file(
+            data / "moonbase.conf",
+            self._settings(
+                tmp, port=_TEMPLATE_PORT, host="", shared_buffers_mb=16, max_connections=20
+            ),
+            self.run_as,
+        )
         pid = self._spawn(tmp)
         try:
             self._wait_ready(tmp, _TEMPLATE_PORT, 60.0)
@@ -207,8 +236,9 @@ class PostgreSQLEngine(Engine):
         copy_tree(template, dest)
 
     # --- lifecycle --------------------------------------------------------------------------
-    def _settings(self, root: Path, *, port: int, host: str, shared_buffers_mb: int,
-                  max_connections: int) -> str:
+    def _settings(
+        self, root: Path, *, port: int, host: str, shared_buffers_mb: int, max_connections: int
+    ) -> str:
         lines = [
             "# Managed by Moonbase: rewritten before every start",
             f"port = {port}",
@@ -236,20 +266,28 @@ class PostgreSQLEngine(Engine):
             raise EngineError(f"{spec.root} holds no PostgreSQL data directory", permanent=True)
         self._check_socket_path(spec.root, spec.port)
         make_dir(self.socket_dir(spec.root), self.run_as)
-        text = self._settings(spec.root, port=spec.port, host=spec.host,
-                              shared_buffers_mb=spec.limits.memory_mb,
-                              max_connections=spec.limits.max_connections)
+        text = self._settings(
+            spec.root,
+            port=spec.port,
+            host=spec.host,
+            shared_buffers_mb=spec.limits.memory_mb,
+            max_connections=spec.limits.max_connections,
+        )
         signal_file = data / "standby.signal"
         if spec.role is ServerRole.REPLICA:
             primary = self._primary_of(spec)
-            conninfo = " ".join([
-                f"host={_conninfo_value(str(self.socket_dir(primary.root)))}",
-                f"port={primary.port}",
-                f"user={ADMIN_ROLE}",
-                f"application_name={slot_name(spec.server_id)}",
-            ])
-            text += (f"primary_conninfo = {_conf_str(conninfo)}\n"
-                     f"primary_slot_name = {_conf_str(slot_name(spec.server_id))}\n")
+            conninfo = " ".join(
+                [
+                    f"host={_conninfo_value(str(self.socket_dir(primary.root)))}",
+                    f"port={primary.port}",
+                    f"user={ADMIN_ROLE}",
+                    f"application_name={slot_name(spec.server_id)}",
+                ]
+            )
+            text += (
+                f"primary_conninfo = {_conf_str(conninfo)}\n"
+                f"primary_slot_name = {_conf_str(slot_name(spec.server_id))}\n"
+            )
             write_file(signal_file, "", self.run_as)
             if self.running_pid(primary) is not None:
                 # best effort: replica_status creates the slot once the primary answers
@@ -260,8 +298,12 @@ class PostgreSQLEngine(Engine):
         write_file(data / "moonbase.conf", text, self.run_as)
 
     def _spawn(self, root: Path) -> int:
-        return spawn([self.bin_dir / "postgres", "-D", self.data_dir(root)], run_as=self.run_as,
-                     log_file=self.log_file(root), cwd=self.data_dir(root))
+        return spawn(
+            [self.bin_dir / "postgres", "-D", self.data_dir(root)],
+            run_as=self.run_as,
+            log_file=self.log_file(root),
+            cwd=self.data_dir(root),
+        )
 
     def start(self, spec: ServerSpec) -> int:
         pid = self.running_pid(spec)
@@ -274,8 +316,7 @@ class PostgreSQLEngine(Engine):
         # is dead is PostgreSQL's to clean up; one whose pid was reused by an unrelated live
         # process would make it refuse to start ("is another postmaster running?"), so that
         # one goes. PostgreSQL's shared-memory interlock still guards against a real twin.
-        for lock in [data / "postmaster.pid",
-                     *self.socket_dir(spec.root).glob(".s.PGSQL.*.lock")]:
+        for lock in [data / "postmaster.pid", *self.socket_dir(spec.root).glob(".s.PGSQL.*.lock")]:
             if _lock_pid_alive(lock):
                 lock.unlink(missing_ok=True)
         return self._spawn(spec.root)
@@ -293,17 +334,26 @@ class PostgreSQLEngine(Engine):
         while True:
             if sock.exists():
                 try:
-                    with psycopg.connect(host=str(sock.parent), port=port, user=ADMIN_ROLE,
-                                         dbname="postgres", autocommit=True, connect_timeout=2,
-                                         application_name="moonbase") as conn:
+                    with psycopg.connect(
+                        host=str(sock.parent),
+                        port=port,
+                        user=ADMIN_ROLE,
+                        dbname="postgres",
+                        autocommit=True,
+                        connect_timeout=2,
+                        application_name="moonbase",
+                    ) as conn:
                         conn.execute("SELECT 1")
                     return
                 except psycopg.OperationalError as exc:
                     last = str(exc).strip()
-            if (pid_serving(data / "postmaster.pid", data) is None
-                    and spawned_pid_serving(data) is None):
-                raise EngineError(f"PostgreSQL in {root} is not running: "
-                                  f"{log_tail(self.log_file(root))}")
+            if (
+                pid_serving(data / "postmaster.pid", data) is None
+                and spawned_pid_serving(data) is None
+            ):
+                raise EngineError(
+                    f"PostgreSQL in {root} is not running: {log_tail(self.log_file(root))}"
+                )
             if time.monotonic() >= deadline:
                 raise EngineError(f"PostgreSQL in {root} not ready after {timeout:.1f}s: {last}")
             time.sleep(0.005)
@@ -321,12 +371,18 @@ class PostgreSQLEngine(Engine):
     def bootstrap_primary(self, spec: ServerSpec) -> None:
         with self._connect(spec.root, spec.port) as conn:
             roles.create_default_role(conn)
-            if spec.database_name != "postgres" and conn.execute(
-                    "SELECT 1 FROM pg_database WHERE datname = %s",
-                    (spec.database_name,)).fetchone() is None:
-                conn.execute(pgsql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    pgsql.Identifier(spec.database_name),
-                    pgsql.Identifier(roles.DEFAULT_ROLE)))
+            if (
+                spec.database_name != "postgres"
+                and conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (spec.database_name,)
+                ).fetchone()
+                is None
+            ):
+                conn.execute(
+                    pgsql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        pgsql.Identifier(spec.database_name), pgsql.Identifier(roles.DEFAULT_ROLE)
+                    )
+                )
 
     @staticmethod
     def _primary_of(spec: ServerSpec) -> ServerSpec:
@@ -341,8 +397,12 @@ class PostgreSQLEngine(Engine):
         primary = self._primary_of(spec)
         name = slot_name(spec.server_id)
         with self._connect(primary.root, primary.port) as conn:
-            if conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
-                            (name,)).fetchone() is None:
+            if (
+                conn.execute(
+                    "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (name,)
+                ).fetchone()
+                is None
+            ):
                 with contextlib.suppress(psycopg.errors.DuplicateObject):
                     conn.execute("SELECT pg_create_physical_replication_slot(%s, true)", (name,))
 
@@ -353,8 +413,10 @@ class PostgreSQLEngine(Engine):
         if self.running_pid(primary) is None:
             raise EngineError("the primary is not running; cannot drop the replica's slot")
         with self._connect(primary.root, primary.port) as conn:
-            row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
-                               (slot_name(spec.server_id),)).fetchone()
+            row = conn.execute(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = %s",
+                (slot_name(spec.server_id),),
+            ).fetchone()
             if row is None:
                 return
             if row[0]:
@@ -368,7 +430,8 @@ class PostgreSQLEngine(Engine):
         with self._connect(spec.root, spec.port) as conn:
             row = conn.execute(
                 "SELECT pg_is_in_recovery(), (SELECT status FROM pg_stat_wal_receiver), "
-                "pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text").fetchone()
+                "pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text"
+            ).fetchone()
         assert row is not None
         in_recovery, status, received, replayed = row
         if not in_recovery:
@@ -379,8 +442,10 @@ class PostgreSQLEngine(Engine):
         if self.running_pid(primary) is None:
             return ReplicaStatus(False, "waiting for the primary to start")
         self.ensure_replica_slot(spec)
-        return ReplicaStatus(False, f"wal receiver {status or 'not started'}: "
-                                    f"{log_tail(self.log_file(spec.root), 2)}")
+        return ReplicaStatus(
+            False,
+            f"wal receiver {status or 'not started'}: {log_tail(self.log_file(spec.root), 2)}",
+        )
 
     # --- credentials ------------------------------------------------------------------------
     def make_verifier(self, username: str, password: str) -> str:

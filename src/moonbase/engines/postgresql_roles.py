@@ -31,17 +31,36 @@ ADMIN_ROLE = "moonbase_admin"
 DEFAULT_ROLE = "postgres"
 
 #: what PlanetScale lets a role inherit (its ``inherited_roles`` enum)
-GRANTABLE_ROLES = frozenset({
-    "pg_checkpoint", "pg_create_subscription", "pg_maintain", "pg_monitor", "pg_read_all_data",
-    "pg_read_all_settings", "pg_read_all_stats", "pg_signal_backend", "pg_stat_scan_tables",
-    "pg_use_reserved_connections", "pg_write_all_data", DEFAULT_ROLE,
-})
+GRANTABLE_ROLES = frozenset(
+    {
+        "pg_checkpoint",
+        "pg_create_subscription",
+        "pg_maintain",
+        "pg_monitor",
+        "pg_read_all_data",
+        "pg_read_all_settings",
+        "pg_read_all_stats",
+        "pg_signal_backend",
+        "pg_stat_scan_tables",
+        "pg_use_reserved_connections",
+        "pg_write_all_data",
+        DEFAULT_ROLE,
+    }
+)
 
 #: memberships of the default role (the ones a given major version lacks are skipped)
 DEFAULT_ROLE_MEMBERSHIPS = (
-    "pg_read_all_data", "pg_write_all_data", "pg_monitor", "pg_read_all_settings",
-    "pg_read_all_stats", "pg_signal_backend", "pg_stat_scan_tables", "pg_checkpoint",
-    "pg_maintain", "pg_create_subscription", "pg_use_reserved_connections",
+    "pg_read_all_data",
+    "pg_write_all_data",
+    "pg_monitor",
+    "pg_read_all_settings",
+    "pg_read_all_stats",
+    "pg_signal_backend",
+    "pg_stat_scan_tables",
+    "pg_checkpoint",
+    "pg_maintain",
+    "pg_create_subscription",
+    "pg_use_reserved_connections",
 )
 
 _MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1; longer names are silently truncated by the server
@@ -49,8 +68,9 @@ _MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1; longer names are silently truncat
 Connect = Callable[[str], psycopg.Connection[tuple[object, ...]]]
 
 
-def scram_sha256_verifier(password: str, *, salt: bytes | None = None,
-                          iterations: int = 4096) -> str:
+def scram_sha256_verifier(
+    password: str, *, salt: bytes | None = None, iterations: int = 4096
+) -> str:
     """The verifier PostgreSQL would store for ``password`` (``password_encryption =
     scram-sha-256``). Non-ASCII passwords are NFKC-normalised, which is what SASLprep does for
     every password a client can type; libpq applies the same normalisation when logging in."""
@@ -70,8 +90,7 @@ def scram_sha256_verifier(password: str, *, salt: bytes | None = None,
 
 def _check_username(username: str) -> None:
     if not username or len(username.encode("utf-8")) > _MAX_IDENTIFIER_BYTES:
-        raise EngineError(f"invalid PostgreSQL role name {username!r} (1-63 bytes)",
-                          permanent=True)
+        raise EngineError(f"invalid PostgreSQL role name {username!r} (1-63 bytes)", permanent=True)
     if username == ADMIN_ROLE or username.startswith("pg_"):
         raise EngineError(f"role name {username!r} is reserved", permanent=True)
 
@@ -89,18 +108,22 @@ def role_exists(conn: psycopg.Connection[tuple[object, ...]], name: str) -> bool
 def memberships(conn: psycopg.Connection[tuple[object, ...]], username: str) -> set[str]:
     rows = conn.execute(
         "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
-        "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = %s", (username,)).fetchall()
+        "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = %s",
+        (username,),
+    ).fetchall()
     return {str(row[0]) for row in rows}
 
 
 def existing_roles(conn: psycopg.Connection[tuple[object, ...]], names: set[str]) -> set[str]:
-    rows = conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
-                        (sorted(names),)).fetchall()
+    rows = conn.execute(
+        "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (sorted(names),)
+    ).fetchall()
     return {str(row[0]) for row in rows}
 
 
-def apply_credential(conn: psycopg.Connection[tuple[object, ...]], credential: Credential,
-                     version: str) -> None:
+def apply_credential(
+    conn: psycopg.Connection[tuple[object, ...]], credential: Credential, version: str
+) -> None:
     """Create or update the login and make its memberships exactly ``inherited_roles``, in one
     transaction. For the default role ``postgres`` only the password is set: its memberships
     are part of the server's design, not of a credential."""
@@ -111,18 +134,23 @@ def apply_credential(conn: psycopg.Connection[tuple[object, ...]], credential: C
     wanted = set(credential.inherited_roles)
     unknown = wanted - GRANTABLE_ROLES
     if unknown:
-        raise EngineError(f"roles cannot be inherited: {', '.join(sorted(unknown))}",
-                          permanent=True)
+        raise EngineError(
+            f"roles cannot be inherited: {', '.join(sorted(unknown))}", permanent=True
+        )
     role = sql.Identifier(username)
     with conn.transaction():
         missing = wanted - existing_roles(conn, wanted)
         if missing:
-            raise EngineError(f"PostgreSQL {version} has no role {', '.join(sorted(missing))}",
-                              permanent=True)
+            raise EngineError(
+                f"PostgreSQL {version} has no role {', '.join(sorted(missing))}", permanent=True
+            )
         _quiet(conn)
         verb = sql.SQL("ALTER") if role_exists(conn, username) else sql.SQL("CREATE")
-        conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
-            verb, role, sql.Literal(credential.verifier)))
+        conn.execute(
+            sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                verb, role, sql.Literal(credential.verifier)
+            )
+        )
         if username == DEFAULT_ROLE:
             return
         current = memberships(conn, username)
@@ -143,14 +171,22 @@ def drop_credential(connect: Connect, username: str) -> None:
         if not role_exists(conn, username):
             return
         conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(role))
-        conn.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
-                     "WHERE usename = %s AND pid <> pg_backend_pid()", (username,))
-        databases = [str(r[0]) for r in conn.execute(
-            "SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname").fetchall()]
+        conn.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+            "WHERE usename = %s AND pid <> pg_backend_pid()",
+            (username,),
+        )
+        databases = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname"
+            ).fetchall()
+        ]
     for dbname in databases:
         with connect(dbname) as conn:
-            conn.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(
-                role, sql.Identifier(DEFAULT_ROLE)))
+            conn.execute(
+                sql.SQL("REASSIGN OWNED BY {} TO {}").format(role, sql.Identifier(DEFAULT_ROLE))
+            )
             conn.execute(sql.SQL("DROP OWNED BY {}").format(role))
     with connect("postgres") as conn:
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
@@ -160,15 +196,19 @@ def create_default_role(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     """PlanetScale's ``postgres`` role: everything an application owner needs, no superuser.
     Runs once while the template is built; idempotent anyway."""
     if not role_exists(conn, DEFAULT_ROLE):
-        conn.execute(sql.SQL(
-            "CREATE ROLE {} NOSUPERUSER CREATEDB CREATEROLE INHERIT LOGIN REPLICATION BYPASSRLS"
-        ).format(sql.Identifier(DEFAULT_ROLE)))
+        conn.execute(
+            sql.SQL(
+                "CREATE ROLE {} NOSUPERUSER CREATEDB CREATEROLE INHERIT LOGIN REPLICATION BYPASSRLS"
+            ).format(sql.Identifier(DEFAULT_ROLE))
+        )
     present = existing_roles(conn, set(DEFAULT_ROLE_MEMBERSHIPS))
     have = memberships(conn, DEFAULT_ROLE)
     for name in DEFAULT_ROLE_MEMBERSHIPS:
         if name in present and name not in have:
-            conn.execute(sql.SQL("GRANT {} TO {}").format(
-                sql.Identifier(name), sql.Identifier(DEFAULT_ROLE)))
-    conn.execute(sql.SQL("ALTER DATABASE postgres OWNER TO {}").format(
-        sql.Identifier(DEFAULT_ROLE)))
+            conn.execute(
+                sql.SQL("GRANT {} TO {}").format(sql.Identifier(name), sql.Identifier(DEFAULT_ROLE))
+            )
+    conn.execute(
+        sql.SQL("ALTER DATABASE postgres OWNER TO {}").format(sql.Identifier(DEFAULT_ROLE))
+    )
     conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(DEFAULT_ROLE)))

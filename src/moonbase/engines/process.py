@@ -264,8 +264,9 @@ def stop(pid: int, first_signal: signal.Signals, timeout: float) -> None:
         return
     if _wait_gone(pid, time.monotonic() + timeout):
         return
-    log.warning("pid %d ignored %s for %.1fs, killing its process group", pid, first_signal.name,
-                timeout)
+    log.warning(
+        "pid %d ignored %s for %.1fs, killing its process group", pid, first_signal.name, timeout
+    )
     try:
         if pgid == pid:
             os.killpg(pgid, signal.SIGKILL)
@@ -300,12 +301,25 @@ def ensure_run_as_user(name: str = "moonbase") -> RunAs | None:
     except KeyError:
         useradd = shutil.which("useradd", path=_SAFE_PATH)
         if useradd is None:
-            raise EngineError("useradd not found: create a system user "
-                              f"{name!r} for the database servers", permanent=True) from None
+            raise EngineError(
+                f"useradd not found: create a system user {name!r} for the database servers",
+                permanent=True,
+            ) from None
         subprocess.run(  # noqa: S603 - argument list, no shell
-            [useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-             "--shell", "/usr/sbin/nologin", name],
-            check=False, capture_output=True, env=clean_env(),
+            [
+                useradd,
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                name,
+            ],
+            check=False,
+            capture_output=True,
+            env=clean_env(),
         )
         try:
             entry = pwd.getpwnam(name)
@@ -367,8 +381,9 @@ def write_file(path: Path, content: str, run_as: RunAs | None, mode: int = 0o600
     """Atomically replace ``path`` (temp file + rename) owned by ``run_as``, so a server never
     reads half a config file."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w",
-              encoding="utf-8") as fh:
+    with open(
+        os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w", encoding="utf-8"
+    ) as fh:
         fh.write(content)
     os.chmod(tmp, mode)
     if run_as is not None:
@@ -389,8 +404,12 @@ def copy_tree(src: Path, dest: Path) -> None:
     if cp is None:
         raise EngineError("cp not found", permanent=True)
     # cp -a keeps owner, group and modes (shutil.copytree keeps no ownership)
-    result = subprocess.run([cp, "-a", "--", str(src), str(tmp)],  # noqa: S603
-                            capture_output=True, env=clean_env(), check=False)
+    result = subprocess.run(
+        [cp, "-a", "--", str(src), str(tmp)],  # noqa: S603
+        capture_output=True,
+        env=clean_env(),
+        check=False,
+    )
     if result.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         err = result.stderr.decode("utf-8", "replace").strip()

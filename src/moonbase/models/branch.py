@@ -38,7 +38,9 @@ class Branch(PublicResource, Base):
     deletion_protected: Mapped[bool] = mapped_column(Boolean, default=False)
     schema_last_updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
-    desired: Mapped[Desired] = mapped_column(Enum(Desired, native_enum=False), default=Desired.PRESENT)
+    desired: Mapped[Desired] = mapped_column(
+        Enum(Desired, native_enum=False), default=Desired.PRESENT
+    )
     state: Mapped[BranchState] = mapped_column(
         Enum(BranchState, native_enum=False), default=BranchState.PENDING
     )

@@ -263,7 +263,9 @@ class LocalProvisioner(Provisioner):
         ]
         return [primary, *replicas]
 
-    def _run(self, engine: Engine, spec: ServerSpec, pool: TemplatePool, progress: Progress) -> None:
+    def _run(
+        self, engine: Engine, spec: ServerSpec, pool: TemplatePool, progress: Progress
+    ) -> None:
         label = "primary" if spec.role == ServerRole.PRIMARY else f"replica {spec.server_id - 1}"
         if not spec.root.exists():
             pool.wait_built(timeout=120)

@@ -142,7 +142,11 @@ class Reconciler:
             if desired == Desired.ABSENT or state != BranchState.READY:
                 if not waiting:
                     due.append(branch_id)
-            elif branch_id in with_creds and not waiting or now - self._checked.get(branch_id, datetime.min) >= self.health_interval:
+            elif (
+                branch_id in with_creds
+                and not waiting
+                or now - self._checked.get(branch_id, datetime.min) >= self.health_interval
+            ):
                 due.append(branch_id)
         return due
 
@@ -271,7 +275,12 @@ class Reconciler:
         self._wake.set()
 
     def _failed(self, branch_id: str, reason: str, permanent: bool) -> None:
-        log.warning("branch %s failed (%s): %s", branch_id, "permanent" if permanent else "will retry", reason)
+        log.warning(
+            "branch %s failed (%s): %s",
+            branch_id,
+            "permanent" if permanent else "will retry",
+            reason,
+        )
         with self.store.tx() as s:
             branch = s.get(Branch, branch_id)
             if branch is None:

@@ -9,10 +9,14 @@ from moonbase.errors import NotFound
 from moonbase.models import Branch, Database, Desired, Organization
 
 
+def organization_missing(name: str) -> str:
+    return f"Organization '{name}' was not found"
+
+
 def organization(session: Session, name: str) -> Organization:
     org = session.scalar(select(Organization).where(Organization.name == name))
     if org is None:
-        raise NotFound(f"Organization '{name}' was not found")
+        raise NotFound(organization_missing(name))
     return org
 
 

@@ -7,7 +7,9 @@ from moonbase.models import Branch, Desired, Instance
 
 
 def page(session: Session, database_id: str, offset: int, limit: int) -> tuple[list[Branch], int]:
-    query = select(Branch).where(Branch.database_id == database_id, Branch.desired == Desired.PRESENT)
+    query = select(Branch).where(
+        Branch.database_id == database_id, Branch.desired == Desired.PRESENT
+    )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Branch.created_at, Branch.id).offset(offset).limit(limit))
     return list(rows), total

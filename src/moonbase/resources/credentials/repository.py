@@ -14,14 +14,18 @@ def page(
         Credential.branch_id == branch_id, Credential.kind == kind, Credential.deleted_at.is_(None)
     )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Credential.created_at, Credential.id).offset(offset).limit(limit))
+    rows = session.scalars(
+        query.order_by(Credential.created_at, Credential.id).offset(offset).limit(limit)
+    )
     return list(rows), total
 
 
 def get(session: Session, branch_id: str, kind: str, credential_id: str) -> Credential:
     cred = session.get(Credential, credential_id)
     if cred is None or cred.branch_id != branch_id or cred.kind != kind or cred.deleted_at:
-        raise NotFound(f"{'Password' if kind == 'password' else 'Role'} '{credential_id}' was not found")
+        raise NotFound(
+            f"{'Password' if kind == 'password' else 'Role'} '{credential_id}' was not found"
+        )
     return cred
 
 

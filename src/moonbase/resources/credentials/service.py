@@ -97,7 +97,8 @@ def create_role(
     unknown = [r for r in body.inherited_roles if r not in INHERITABLE_ROLES]
     if unknown:
         raise Unprocessable(
-            f"Unknown inherited_roles {', '.join(unknown)}: use any of {', '.join(INHERITABLE_ROLES)}"
+            f"Unknown inherited_roles {', '.join(unknown)}: "
+            f"use any of {', '.join(INHERITABLE_ROLES)}"
         )
     if body.with_replication:
         raise Unprocessable("with_replication is not supported by this installation")

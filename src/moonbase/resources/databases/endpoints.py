@@ -29,6 +29,8 @@ def list_databases(ctx: Ctx, organization: str, page: PageDep) -> dict[str, Any]
 def create_database(ctx: Ctx, organization: str, body: DatabaseCreate) -> dict[str, Any]:
     org = ctx.organization(organization, "create_database")
     db = service.create(ctx.session, org, body, ctx.settings, ctx.request.app.state.offer)
+    if not ctx.principal.is_oauth:
+        service.grant_creator(ctx.session, ctx.principal.actor_id, db)
     ctx.wake_reconciler()
     return database_json(db, org, repository.branches_of(ctx.session, [db.id])[db.id], ctx.settings)
 

@@ -22,12 +22,14 @@ def page(
 ) -> tuple[list[Database], int]:
     query = live(organization_id, visible)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Database.created_at, Database.id).offset(offset).limit(limit))
+    rows = session.scalars(
+        query.order_by(Database.created_at, Database.id).offset(offset).limit(limit)
+    )
     return list(rows), total
 
 
 def name_taken(session: Session, organization_id: str, name: str) -> bool:
-    return session.scalar(
+    count = session.scalar(
         select(func.count())
         .select_from(Database)
         .where(
@@ -35,7 +37,8 @@ def name_taken(session: Session, organization_id: str, name: str) -> bool:
             Database.name == name,
             Database.deleted_at.is_(None),
         )
-    ) > 0  # fmt: skip
+    )
+    return bool(count)
 
 
 def branches_of(session: Session, database_ids: list[str]) -> dict[str, list[Branch]]:
@@ -43,7 +46,9 @@ def branches_of(session: Session, database_ids: list[str]) -> dict[str, list[Bra
     if not database_ids:
         return found
     rows = session.scalars(
-        select(Branch).where(Branch.database_id.in_(database_ids), Branch.desired == Desired.PRESENT)
+        select(Branch).where(
+            Branch.database_id.in_(database_ids), Branch.desired == Desired.PRESENT
+        )
     )
     for branch in rows:
         found[branch.database_id].append(branch)

@@ -7,9 +7,17 @@ import re
 from sqlalchemy.orm import Session
 
 from moonbase import catalog
+from moonbase.api.access import DATABASE_ACCESSES
 from moonbase.errors import Unprocessable
 from moonbase.ids import utcnow
-from moonbase.models import Branch, Database, Desired, Organization
+from moonbase.models import (
+    Branch,
+    Database,
+    Desired,
+    Organization,
+    ServiceToken,
+    ServiceTokenAccess,
+)
 from moonbase.resources.databases import repository
 from moonbase.resources.databases.schemas import DatabaseCreate, DatabaseUpdate
 from moonbase.resources.presenters import find_region
@@ -30,7 +38,9 @@ def check_name(name: str, what: str = "Database name") -> None:
         raise Unprocessable(f"{what} '{name}' is invalid: it {NAME_HELP}")
 
 
-def _validate(body: DatabaseCreate, settings: Settings, offer: catalog.Offer) -> tuple[str, str, str]:
+def _validate(
+    body: DatabaseCreate, settings: Settings, offer: catalog.Offer
+) -> tuple[str, str, str]:
     """Return (kind, version, region) or raise with every field's rule stated."""
     check_name(body.name)
     kind = body.kind or "mysql"
@@ -119,6 +129,19 @@ def create(
     )
     session.flush()
     return db
+
+
+def grant_creator(session: Session, token_id: str, db: Database) -> None:
+    """A service token that creates a database gets every database access on it, as on
+    PlanetScale (a token limited to ``create_databases`` can use what it made)."""
+    token = session.get(ServiceToken, token_id)
+    if token is None:
+        return
+    for access in DATABASE_ACCESSES:
+        token.accesses.append(
+            ServiceTokenAccess(access=access, resource_type="Database", resource_id=db.id)
+        )
+    session.flush()
 
 
 def update(session: Session, db: Database, body: DatabaseUpdate) -> Database:

@@ -44,9 +44,7 @@ def update_organization(ctx: Ctx, organization: str, body: OrganizationUpdate) -
 
 
 @router.get("/regions", operation_id="list_public_regions")
-def list_public_regions(
-    request: Request, settings: SettingsDep, page: PageDep
-) -> dict[str, Any]:
+def list_public_regions(request: Request, settings: SettingsDep, page: PageDep) -> dict[str, Any]:
     items = [region_json(r, settings, public=True) for r in settings.regions]
     return paginate(request, page, items, settings.base_url)
 

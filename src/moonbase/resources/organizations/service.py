@@ -8,11 +8,14 @@ from moonbase.resources.organizations.schemas import OrganizationUpdate
 
 
 def database_count(session: Session, organization_id: str) -> int:
-    return session.scalar(
-        select(func.count())
-        .select_from(Database)
-        .where(Database.organization_id == organization_id, Database.deleted_at.is_(None))
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Database)
+            .where(Database.organization_id == organization_id, Database.deleted_at.is_(None))
+        )
+        or 0
+    )
 
 
 def list_for(session: Session, organization_id: str) -> list[Organization]:

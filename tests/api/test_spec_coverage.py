@@ -1,0 +1,207 @@
+"""Every implemented endpoint answers in the shape the PlanetScale spec declares.
+
+The tour calls each operation (several states and variants where the body differs) and
+validates every response with ``assert_matches_spec``; it then asserts it validated every
+route of the app that has an ``operation_id``, so a new endpoint cannot escape validation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from moonbase.contract.facts import find_operation, operation
+from moonbase.provisioners.fake import FakeProvisioner, PermanentFailure
+
+from api_support import (
+    ORG,
+    assert_error,
+    branch_path,
+    db_path,
+    implemented_operations,
+    org_path,
+    wait_ready,
+    wait_until,
+)
+from contract import assert_matches_spec
+
+#: operations that need no token (behaviour doc 6.1: "GET /regions needs no auth")
+PUBLIC = {"list_public_regions"}
+
+
+class Tour:
+    """Calls operations and validates each response against the spec; remembers which."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.validated: dict[str, set[int]] = {}
+
+    def call(self, op: str, method: str, url: str, status: int, **kwargs: Any) -> Any:
+        matched = find_operation(method, url)
+        assert matched is not None and matched[0] == op, (
+            f"{method} {url} is {matched and matched[0]} in the spec, not {op}"
+        )
+        response = self.client.request(method, url, **kwargs)
+        assert response.status_code == status, (
+            f"{op}: expected {status}, got {response.status_code}: {response.text}"
+        )
+        body = response.json() if response.content else None
+        assert_matches_spec(op, status, body)
+        self.validated.setdefault(op, set()).add(status)
+        return body
+
+
+def test_implemented_routes_are_spec_operations(app: FastAPI) -> None:
+    """Each route's method and path are those the spec gives its operation_id."""
+    implemented = implemented_operations(app)
+    assert len(implemented) >= 22
+    for op_id, (method, path) in implemented.items():
+        spec = operation(op_id)
+        assert method == spec["method"], (op_id, method, spec["method"])
+        assert path == "/v1" + spec["path"], (op_id, path, spec["path"])
+
+
+def test_every_endpoint_matches_the_spec(api: TestClient, app: FastAPI) -> None:
+    tour = Tour(api)
+    org = org_path()
+
+    # organizations, regions, cluster sizes
+    orgs = tour.call("list_organizations", "GET", "/v1/organizations", 200)
+    assert [o["name"] for o in orgs["data"]] == [ORG]
+    tour.call("get_organization", "GET", org, 200)
+    patched = tour.call(
+        "update_organization", "PATCH", org, 200, json={"billing_email": "ops@acme.test"}
+    )
+    assert patched["billing_email"] == "ops@acme.test"
+    tour.call("list_public_regions", "GET", "/v1/regions", 200)
+    tour.call("list_regions_for_organization", "GET", f"{org}/regions", 200)
+    for engine in ("mysql", "postgresql"):
+        for rates in ("true", "false"):
+            skus = tour.call(
+                "list_cluster_size_skus",
+                "GET",
+                f"{org}/cluster-size-skus",
+                200,
+                params={"engine": engine, "rates": rates},
+            )
+            assert skus and all(("rate" in s) == (rates == "true") for s in skus)
+            assert ("PS_5" in {s["name"] for s in skus}) == (engine == "postgresql")
+
+    # databases: pending (as created) and ready, both kinds, with and without replicas
+    created = tour.call(
+        "create_database", "POST", f"{org}/databases", 201,
+        json={"name": "shop", "cluster_size": "PS_10"},
+    )  # fmt: skip
+    assert created["kind"] == "mysql" and created["state"] == "pending"
+    tour.call(
+        "create_database", "POST", f"{org}/databases", 201,
+        json={"name": "ha", "cluster_size": "PS_20", "replicas": 2},
+    )  # fmt: skip
+    tour.call(
+        "create_database", "POST", f"{org}/databases", 201,
+        json={"name": "pg", "cluster_size": "PS_5", "kind": "postgresql", "major_version": "15",
+              "storage": {"minimum_storage_bytes": 1 << 30, "maximum_storage_bytes": 1 << 31}},
+    )  # fmt: skip
+    tour.call("list_databases", "GET", f"{org}/databases", 200)  # some still pending
+    for name in ("shop", "ha", "pg"):
+        wait_ready(api, name)
+    listed = tour.call("list_databases", "GET", f"{org}/databases", 200)
+    assert {d["name"] for d in listed["data"]} == {"shop", "ha", "pg"}
+    assert tour.call("get_database", "GET", db_path("shop"), 200)["ready"] is True
+    updated = tour.call(
+        "update_database_settings", "PATCH", db_path("shop"), 200,
+        json={"automatic_migrations": True, "migration_framework": "rails",
+              "migration_table_name": "schema_migrations", "deletion_protected": False},
+    )  # fmt: skip
+    assert updated["automatic_migrations"] is True
+    assert updated["migration_table_name"] == "schema_migrations"
+    regions = tour.call("list_database_regions", "GET", f"{db_path('shop')}/regions", 200)
+    assert [r["slug"] for r in regions["data"]] == [created["region"]["slug"]]
+    tour.call("list_read_only_regions", "GET", f"{db_path('shop')}/read-only-regions", 200)
+
+    # branches
+    branches = tour.call("list_branches", "GET", f"{db_path('shop')}/branches", 200)
+    assert [b["name"] for b in branches["data"]] == ["main"]
+    for name in ("shop", "pg"):
+        branch = tour.call("get_branch", "GET", branch_path(name), 200)
+        assert branch["production"] is True and branch["ready"] is True
+
+    # MySQL passwords (plain, with ttl, replica reader on the HA database)
+    pw_url = f"{branch_path('shop')}/passwords"
+    pw = tour.call("create_password", "POST", pw_url, 201, json={"name": "app", "role": "writer"})
+    assert pw["plain_text"] and pw["role"] == "writer"
+    tour.call("create_password", "POST", pw_url, 201, json={"ttl": 3600, "role": "reader"})
+    replica = tour.call(
+        "create_password", "POST", f"{branch_path('ha')}/passwords", 201,
+        json={"replica": True, "role": "reader"},
+    )  # fmt: skip
+    assert replica["replica"] is True
+    listed = tour.call("list_passwords", "GET", pw_url, 200)
+    assert listed["total_count"] == 2
+    got = tour.call("get_password", "GET", f"{pw_url}/{pw['id']}", 200)
+    assert got["plain_text"] is None  # shown once, at creation
+    tour.call("delete_password", "DELETE", f"{pw_url}/{pw['id']}", 204)
+    assert_error(api.get(f"{pw_url}/{pw['id']}"), 404, "not_found")
+
+    # PostgreSQL roles
+    role_url = f"{branch_path('pg')}/roles"
+    role = tour.call(
+        "create_role", "POST", role_url, 200,
+        json={"name": "etl", "inherited_roles": ["pg_read_all_data", "pg_write_all_data"]},
+    )  # fmt: skip
+    assert role["password"] and role["ready"] is True
+    tour.call("create_role", "POST", role_url, 200, json={"ttl": 600})
+    assert tour.call("list_roles", "GET", role_url, 200)["total_count"] == 2
+    got = tour.call("get_role", "GET", f"{role_url}/{role['id']}", 200)
+    assert got["password"] == "" and got["inherited_roles"] == role["inherited_roles"]
+    tour.call("delete_role", "DELETE", f"{role_url}/{role['id']}", 204)
+    assert_error(api.get(f"{role_url}/{role['id']}"), 404, "not_found")
+
+    # deletion
+    tour.call("delete_database", "DELETE", db_path("ha"), 204)
+    assert_error(api.get(db_path("ha")), 404, "not_found")
+
+    missing = set(implemented_operations(app)) - set(tour.validated)
+    assert not missing, f"the tour validated no response of: {sorted(missing)}"
+
+
+def _concrete(path: str) -> str:
+    values = {"organization": ORG, "database": "shop", "branch": "main", "id": "abcdefghijkl"}
+    return re.sub(r"\{([^{}/]+)\}", lambda m: values.get(m.group(1), "x"), path)
+
+
+def test_every_endpoint_requires_a_token(api: TestClient, app: FastAPI) -> None:
+    """Without Authorization every operation but the public regions answers 401."""
+    checked = 0
+    for op_id, (method, path) in implemented_operations(app).items():
+        url = _concrete(path)
+        kwargs: dict[str, Any] = {"headers": {"Authorization": ""}}
+        if method in ("POST", "PATCH"):
+            kwargs["json"] = {"name": "x", "cluster_size": "PS_10"}
+        response = api.request(method, url, **kwargs)
+        if op_id in PUBLIC:
+            assert response.status_code == 200, (op_id, response.text)
+            assert_matches_spec(op_id, 200, response.json())
+            continue
+        assert_error(response, 401, "unauthorized")
+        assert_matches_spec(op_id, 401, response.json())
+        checked += 1
+    assert checked == len(implemented_operations(app)) - len(PUBLIC)
+
+
+def test_database_and_branch_bodies_while_pending(api: TestClient, fake: FakeProvisioner) -> None:
+    """A database whose server is not up yet is still a valid body, with ready false."""
+    fake.failures.append(PermanentFailure("no binaries"))
+    api.post(f"{org_path()}/databases", json={"name": "stuck", "cluster_size": "PS_10"})
+    branch = wait_until(
+        lambda: (b := api.get(branch_path("stuck")).json())["status"]["failure"] and b,
+        what="the failure to be recorded",
+    )
+    assert_matches_spec("get_branch", 200, branch)
+    assert branch["ready"] is False and branch["state"] == "pending"
+    body = api.get(db_path("stuck")).json()
+    assert_matches_spec("get_database", 200, body)
+    assert body["ready"] is False and body["state"] == "pending"
