@@ -63,6 +63,8 @@ class Settings:
     template_dir: Path | None = None
     server_user: str = "moonbase"
     port_range: tuple[int, int] = (21000, 29999)
+    #: development branches a database may have at once (PlanetScale: 100)
+    development_branch_limit: int = 100
     reconcile_interval: float = 2.0
     health_interval: float = 5.0
 
@@ -112,6 +114,8 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
         values["spare_pool"] = int(env["MOONBASE_SPARE_POOL"])
     if "MOONBASE_TEMPLATE_DIR" in env:
         values["template_dir"] = Path(env["MOONBASE_TEMPLATE_DIR"])
+    if "MOONBASE_DEVELOPMENT_BRANCH_LIMIT" in env:
+        values["development_branch_limit"] = int(env["MOONBASE_DEVELOPMENT_BRANCH_LIMIT"])
     if "MOONBASE_SERVER_USER" in env:
         values["server_user"] = env["MOONBASE_SERVER_USER"]
     values.update({k: v for k, v in overrides.items() if v is not None})

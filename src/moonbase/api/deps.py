@@ -43,6 +43,21 @@ class Context:
         for hook in hooks:
             hook()
 
+    def settle(self, servers_ready: bool, done: Callable[[], object], timeout: float) -> bool:
+        """Commit, wake the reconciler and wait (at most ``timeout``) until ``done()`` holds,
+        so the caller can rely on the servers right away. Without ready servers there is
+        nothing to wait for: the change is applied once they are."""
+        self.wake_reconciler()
+        self.commit()
+        if not servers_ready:
+            return False
+
+        def check() -> bool:
+            self.session.expire_all()
+            return bool(done())
+
+        return self.notifier.wait_until(check, timeout)
+
     def _own_organization(self, name: str) -> Organization:
         """The caller's organization by name; any other one does not exist for the caller
         (the same answer as for a name nobody uses)."""

@@ -72,6 +72,39 @@ class Credential:
     role: CredentialRole | None = None
     #: PostgreSQL: roles granted to this login (``pg_read_all_data``, ``postgres`` ...)
     inherited_roles: tuple[str, ...] = ()
+    #: MySQL: client networks allowed to log in (IPv4 CIDRs); empty = anywhere
+    cidrs: tuple[str, ...] = ()
+    #: MySQL: False while the branch has safe migrations on (no DDL privileges granted)
+    ddl: bool = True
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    """PostgreSQL client rule (pg_hba): ``role`` (None = every API role) may connect only from
+    ``cidrs``. Rules are per server, so they are applied to the primary and every replica."""
+
+    cidrs: tuple[str, ...]
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """One table as the schema endpoint shows it, plus what lint needs."""
+
+    name: str
+    #: the statement that recreates the table with its indexes and constraints
+    raw: str
+    #: PostgreSQL: the schema (namespace) it lives in; MySQL: ""
+    namespace: str = ""
+    #: (column name, data type, nullable)
+    columns: tuple[tuple[str, str, bool], ...] = ()
+    #: primary key and unique keys/indexes, each a tuple of column names (NULL-able or partial
+    #: indexes included; lint decides what counts)
+    unique_keys: tuple[tuple[str, ...], ...] = ()
+    #: unique keys that are usable as row identity (every column NOT NULL, not partial)
+    strict_unique_keys: tuple[tuple[str, ...], ...] = ()
+    charset: str | None = None
+    engine: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,7 +189,42 @@ class Engine(ABC):
     def drop_credential(self, spec: ServerSpec, username: str) -> None:
         """Drop a login and end its sessions (idempotent)."""
 
+    def drop_owned(self, spec: ServerSpec, username: str, successor: str | None) -> None:  # noqa: B027 - optional
+        """PostgreSQL: give ``username``'s objects to ``successor`` (``REASSIGN OWNED``), or
+        refuse with a permanent EngineError ("Role is still referenced and cannot be dropped.")
+        when it owns objects and there is no successor. MySQL: nothing to do."""
+
+    def reassign_owned(self, spec: ServerSpec, username: str, successor: str) -> None:  # noqa: B027 - optional
+        """PostgreSQL: ``REASSIGN OWNED BY username TO successor`` (the role keeps its
+        privileges and stays). MySQL: nothing to do."""
+
+    # --- branches -------------------------------------------------------------------
+    def copy_schema(self, source: ServerSpec, dest: ServerSpec) -> None:
+        """Recreate the schema of ``source``'s application database on ``dest`` (a running,
+        freshly made primary), without data: tables, columns, defaults, indexes, keys,
+        checks, views; PostgreSQL also schemas, types, sequences, extensions; MySQL also
+        triggers and routines. Objects end up owned by the branch's owner role."""
+        raise NotImplementedError
+
+    def seed_replica(self, primary: ServerSpec, replica: ServerSpec) -> None:
+        """Make ``replica.root`` (absent) a copy of a primary that has been running for a
+        while (PostgreSQL: pg_basebackup with a slot; MySQL: nothing beyond the template, the
+        binlog holds everything). Used when replicas are added to a running branch."""
+        raise NotImplementedError
+
+    def set_safe_migrations(self, spec: ServerSpec, enabled: bool) -> None:  # noqa: B027 - optional
+        """PostgreSQL: refuse DDL (and TRUNCATE) from every login but the internal admin with
+        an error naming safe migrations, enforced inside the server. MySQL: nothing here;
+        DDL privileges follow ``Credential.ddl``."""
+
+    def set_access_rules(self, spec: ServerSpec, rules: tuple[AccessRule, ...]) -> None:  # noqa: B027 - optional
+        """PostgreSQL: rewrite the server's client rules (pg_hba) and reload. MySQL: none."""
+
     # --- introspection ----------------------------------------------------------------
+    def tables(self, spec: ServerSpec) -> list[TableSchema]:
+        """Every table of the application database (PostgreSQL: of every user schema)."""
+        raise NotImplementedError
+
     @abstractmethod
     def admin_query(self, spec: ServerSpec, sql: str) -> list[tuple[object, ...]]:
         """Run one statement as the internal admin over the private socket; rows returned."""

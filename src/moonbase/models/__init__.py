@@ -6,6 +6,7 @@ from moonbase.models.credential import Credential
 from moonbase.models.database import Database
 from moonbase.models.instance import Instance
 from moonbase.models.organization import Organization
+from moonbase.models.schema_snapshot import SchemaSnapshot
 from moonbase.models.token import OAuthToken, ServiceToken, ServiceTokenAccess
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Instance",
     "OAuthToken",
     "Organization",
+    "SchemaSnapshot",
     "ServiceToken",
     "ServiceTokenAccess",
 ]

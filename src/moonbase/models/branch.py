@@ -35,6 +35,14 @@ class Branch(PublicResource, Base):
     cluster_size: Mapped[str] = mapped_column(String(32))
     replicas: Mapped[int] = mapped_column(Integer, default=0)
     safe_migrations: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: what the servers currently enforce (None: not yet applied)
+    safe_migrations_applied: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    #: development branches: when the parent's schema was copied in (None: not yet)
+    schema_copied_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    #: set by the API when a fresh look at the schema is wanted
+    schema_refresh_requested_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    table_count: Mapped[int] = mapped_column(Integer, default=0)
+    actor_id: Mapped[str | None] = mapped_column(String(12), default=None)
     deletion_protected: Mapped[bool] = mapped_column(Boolean, default=False)
     schema_last_updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 

@@ -26,6 +26,8 @@ class Credential(PublicResource, Base):
     role: Mapped[str | None] = mapped_column(String(32), default=None)
     inherited_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     replica: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the branch's default role (PostgreSQL ``postgres``): never listed, never dropped
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     cidrs: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     ttl_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
@@ -35,3 +37,9 @@ class Credential(PublicResource, Base):
     applied_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     #: desired gone; the reconciler drops the login, then removes the row
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    #: PostgreSQL roles: who gets the role's objects when it is dropped
+    successor: Mapped[str | None] = mapped_column(String(128), default=None)
+    #: PostgreSQL roles: hand the role's objects to this login (then cleared)
+    reassign_to: Mapped[str | None] = mapped_column(String(128), default=None)
+    #: why the last deletion was called off (e.g. the role still owns objects)
+    drop_error: Mapped[str | None] = mapped_column(Text, default=None)

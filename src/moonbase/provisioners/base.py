@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from moonbase.catalog import Offer
 
@@ -28,6 +29,9 @@ class CredentialPlan:
     verifier: str = field(repr=False)
     role: str | None = None
     inherited_roles: tuple[str, ...] = ()
+    cidrs: tuple[str, ...] = ()
+    #: False while the branch has safe migrations on (MySQL withholds DDL privileges)
+    ddl: bool = True
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,29 @@ class Provisioner(ABC):
 
     @abstractmethod
     def drop_credential(self, plan: BranchPlan, username: str) -> None: ...
+
+    @abstractmethod
+    def drop_owned(self, plan: BranchPlan, username: str, successor: str | None) -> None:
+        """Hand a login's objects to ``successor`` before it is dropped (PostgreSQL); refuse
+        with PermanentFailure when it owns objects and there is no successor."""
+
+    @abstractmethod
+    def reassign_owned(self, plan: BranchPlan, username: str, successor: str) -> None:
+        """Give every object a login owns to ``successor`` (PostgreSQL); nothing on MySQL."""
+
+    @abstractmethod
+    def copy_schema(self, parent: BranchPlan, plan: BranchPlan) -> None:
+        """Give a new branch its parent's schema (no data). Both branches are running."""
+
+    @abstractmethod
+    def set_safe_migrations(self, plan: BranchPlan, enabled: bool) -> None:
+        """Make the branch's servers refuse (or allow again) DDL where the engine does it
+        itself (PostgreSQL); MySQL withholds DDL through credentials (``ddl``)."""
+
+    @abstractmethod
+    def tables(self, plan: BranchPlan) -> list[dict[str, Any]]:
+        """The branch's tables as read from its primary: name, namespace, raw, columns,
+        unique_keys, strict_unique_keys, charset, engine."""
 
     @abstractmethod
     def destroy(self, plan: BranchPlan) -> None:

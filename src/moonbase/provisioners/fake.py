@@ -7,6 +7,7 @@ it was asked to do, so tests can assert on it.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from moonbase.catalog import Offer
 from moonbase.provisioners.base import (
@@ -25,6 +26,11 @@ class FakeProvisioner(Provisioner):
         self.running: dict[str, BranchPlan] = {}
         self.credentials: dict[str, dict[str, CredentialPlan]] = {}
         self.destroyed: list[str] = []
+        #: tables per branch, as ``tables()`` returns them; tests put tables here
+        self.schemas: dict[str, list[dict[str, Any]]] = {}
+        self.safe_migrations: dict[str, bool] = {}
+        #: objects owned per branch and login (for drop_owned)
+        self.owned: dict[str, dict[str, int]] = {}
         #: failures to raise on the next converge calls, in order
         self.failures: list[Exception] = []
         self._port = 30000
@@ -58,6 +64,25 @@ class FakeProvisioner(Provisioner):
 
     def drop_credential(self, plan: BranchPlan, username: str) -> None:
         self.credentials.get(plan.branch_id, {}).pop(username, None)
+
+    def drop_owned(self, plan: BranchPlan, username: str, successor: str | None) -> None:
+        owned = self.owned.get(plan.branch_id, {}).pop(username, 0)
+        if owned and successor is None:
+            self.owned[plan.branch_id][username] = owned
+            raise PermanentFailure("Role is still referenced and cannot be dropped.")
+
+    def reassign_owned(self, plan: BranchPlan, username: str, successor: str) -> None:
+        owned = self.owned.get(plan.branch_id, {})
+        owned[successor] = owned.get(successor, 0) + owned.pop(username, 0)
+
+    def copy_schema(self, parent: BranchPlan, plan: BranchPlan) -> None:
+        self.schemas[plan.branch_id] = list(self.schemas.get(parent.branch_id, []))
+
+    def set_safe_migrations(self, plan: BranchPlan, enabled: bool) -> None:
+        self.safe_migrations[plan.branch_id] = enabled
+
+    def tables(self, plan: BranchPlan) -> list[dict[str, Any]]:
+        return list(self.schemas.get(plan.branch_id, []))
 
     def destroy(self, plan: BranchPlan) -> None:
         self.running.pop(plan.branch_id, None)

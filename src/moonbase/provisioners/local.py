@@ -13,6 +13,8 @@ pool: a cold copy of the primary's template is a valid starting point for a stan
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -23,7 +25,9 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from moonbase.catalog import Offer
 from moonbase.engines import process, registry
@@ -264,20 +268,45 @@ class LocalProvisioner(Provisioner):
         return [primary, *replicas]
 
     def _run(
-        self, engine: Engine, spec: ServerSpec, pool: TemplatePool, progress: Progress
-    ) -> None:
+        self,
+        engine: Engine,
+        spec: ServerSpec,
+        pool: TemplatePool,
+        progress: Progress,
+        seed_from: ServerSpec | None = None,
+    ) -> bool:
+        """Start (or adopt) one server; return whether its folder was made just now.
+
+        A replica of a primary that already holds data is seeded from that primary
+        (``seed_from``); every other new server starts as a copy of the template."""
         label = "primary" if spec.role == ServerRole.PRIMARY else f"replica {spec.server_id - 1}"
-        if not spec.root.exists():
-            pool.wait_built(timeout=120)
-            progress(f"preparing the {label}")
-            pool.take(spec.root)
-            self._refill_wanted.set()
+        fresh = not spec.root.exists()
+        if fresh:
+            if seed_from is not None and self._seed(engine, seed_from, spec, progress, label):
+                pass
+            else:
+                pool.wait_built(timeout=120)
+                progress(f"preparing the {label}")
+                pool.take(spec.root)
+                self._refill_wanted.set()
         engine.configure(spec)
         if engine.running_pid(spec) is None:
             progress(f"starting the {label}")
             engine.start(spec)
         progress(f"waiting for the {label} to answer")
         engine.wait_ready(spec, READY_TIMEOUT)
+        return fresh
+
+    @staticmethod
+    def _seed(
+        engine: Engine, primary: ServerSpec, replica: ServerSpec, progress: Progress, label: str
+    ) -> bool:
+        try:
+            progress(f"copying the primary's data to the {label}")
+            engine.seed_replica(primary, replica)
+        except NotImplementedError:
+            return False  # the engine's replicas replay everything from a template copy
+        return True
 
     def converge(self, plan: BranchPlan, progress: Progress) -> None:
         engine = self._engine(plan)
@@ -285,10 +314,12 @@ class LocalProvisioner(Provisioner):
         primary, *replicas = self.specs(plan)
         self._mark_engine(plan)
         try:
-            self._run(engine, primary, pool, progress)
+            primary_is_new = self._run(engine, primary, pool, progress)
             engine.bootstrap_primary(primary)
             for replica in replicas:
-                self._run(engine, replica, pool, progress)
+                # a template copy can follow a primary that started from the same template
+                # moments ago; a primary that has lived needs a copy of its data
+                self._run(engine, replica, pool, progress, None if primary_is_new else primary)
             for replica in replicas:
                 self._wait_streaming(engine, replica, progress)
             self._remove_extra_servers(engine, plan, len(replicas) + 1)
@@ -309,12 +340,25 @@ class LocalProvisioner(Provisioner):
             time.sleep(0.02)
 
     def _remove_extra_servers(self, engine: Engine, plan: BranchPlan, keep: int) -> None:
+        """Replicas beyond the plan (after a demotion): stop, release, remove."""
         root = self.instances / plan.branch_id
         if not root.exists():
             return
+        primary = self.specs(plan)[0]
         for folder in root.iterdir():
-            if folder.name.isdigit() and int(folder.name) >= keep:
-                self._stop_folder(engine, folder, plan)
+            if folder.is_dir() and folder.name.isdigit() and int(folder.name) >= keep:
+                ordinal = int(folder.name)
+                replica = ServerSpec(
+                    root=folder,
+                    port=0,
+                    limits=primary.limits,
+                    role=ServerRole.REPLICA,
+                    server_id=ordinal + 1,
+                    primary=primary,
+                )
+                engine.stop(replica)
+                process.kill_all_under(folder)
+                engine.forget_replica(replica)
                 shutil.rmtree(folder, ignore_errors=True)
 
     def _stop_folder(self, engine: Engine, folder: Path, plan: BranchPlan) -> None:
@@ -341,6 +385,8 @@ class LocalProvisioner(Provisioner):
                     verifier=credential.verifier,
                     role=CredentialRole(credential.role) if credential.role else None,
                     inherited_roles=credential.inherited_roles,
+                    cidrs=credential.cidrs,
+                    ddl=credential.ddl,
                 ),
             )
         except EngineError as exc:
@@ -352,6 +398,39 @@ class LocalProvisioner(Provisioner):
             engine.drop_credential(self.specs(plan)[0], username)
         except EngineError as exc:
             raise TemporaryFailure(str(exc)) from exc
+
+    def drop_owned(self, plan: BranchPlan, username: str, successor: str | None) -> None:
+        with self._engine_errors():
+            self._engine(plan).drop_owned(self.specs(plan)[0], username, successor)
+
+    def reassign_owned(self, plan: BranchPlan, username: str, successor: str) -> None:
+        with self._engine_errors():
+            self._engine(plan).reassign_owned(self.specs(plan)[0], username, successor)
+
+    def copy_schema(self, parent: BranchPlan, plan: BranchPlan) -> None:
+        engine = self._engine(plan)
+        source = self.specs(parent)[0]
+        if self._engine(parent).running_pid(source) is None:
+            raise TemporaryFailure("waiting for the parent branch's primary to run")
+        with self._engine_errors():
+            engine.copy_schema(source, self.specs(plan)[0])
+
+    def set_safe_migrations(self, plan: BranchPlan, enabled: bool) -> None:
+        with self._engine_errors():
+            self._engine(plan).set_safe_migrations(self.specs(plan)[0], enabled)
+
+    def tables(self, plan: BranchPlan) -> list[dict[str, Any]]:
+        with self._engine_errors():
+            found = self._engine(plan).tables(self.specs(plan)[0])
+        return [dataclasses.asdict(t) for t in found]
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _engine_errors() -> Iterator[None]:
+        try:
+            yield
+        except EngineError as exc:
+            raise (PermanentFailure if exc.permanent else TemporaryFailure)(str(exc)) from exc
 
     def destroy(self, plan: BranchPlan) -> None:
         root = self.instances / plan.branch_id

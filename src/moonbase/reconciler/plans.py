@@ -48,10 +48,12 @@ def plan_for(
     )
 
 
-def credential_plan(cred: Credential) -> CredentialPlan:
+def credential_plan(cred: Credential, ddl: bool = True) -> CredentialPlan:
     return CredentialPlan(
         username=cred.username,
         verifier=cred.verifier,
         role=cred.role,
         inherited_roles=tuple(cred.inherited_roles or ()),
+        cidrs=tuple(cred.cidrs or ()),
+        ddl=ddl,
     )

@@ -6,12 +6,31 @@ from sqlalchemy.orm import Session
 from moonbase.models import Branch, Desired, Instance
 
 
-def page(session: Session, database_id: str, offset: int, limit: int) -> tuple[list[Branch], int]:
+def page(
+    session: Session,
+    database_id: str,
+    offset: int,
+    limit: int,
+    *,
+    q: str | None = None,
+    production: bool | None = None,
+    safe_migrations: bool | None = None,
+    descending: bool = False,
+) -> tuple[list[Branch], int]:
     query = select(Branch).where(
         Branch.database_id == database_id, Branch.desired == Desired.PRESENT
     )
+    if q:
+        query = query.where(Branch.name.contains(q, autoescape=True))
+    if production is not None:
+        query = query.where(Branch.production.is_(production))
+    if safe_migrations is not None:
+        query = query.where(Branch.safe_migrations.is_(safe_migrations))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Branch.created_at, Branch.id).offset(offset).limit(limit))
+    order = (Branch.created_at.desc(), Branch.id.desc()) if descending else (
+        Branch.created_at, Branch.id
+    )  # fmt: skip
+    rows = session.scalars(query.order_by(*order).offset(offset).limit(limit))
     return list(rows), total
 
 

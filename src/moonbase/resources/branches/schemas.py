@@ -2,10 +2,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from moonbase.ids import iso
 from moonbase.models import Branch, BranchState, Database, Organization
-from moonbase.resources.databases.schemas import database_url, region_of
+from moonbase.resources.databases.schemas import Storage, Strict, database_url, region_of
+from moonbase.resources.presenters import actor_json
 from moonbase.settings import Settings
+
+
+class BranchCreate(Strict):
+    name: str
+    parent_branch: str | None = None
+    region: str | None = None
+    deletion_protected: bool | None = None
+    backup_id: str | None = None
+    seed_data: str | None = None
+    restore_point: str | None = None
+    cluster_size: str | None = None
+    keyspace_cluster_sizes: list[dict[str, str]] | None = None
+    storage: Storage | None = None
+    major_version: str | None = None
+    create_database_if_missing: bool | None = None
+    kind: str | None = None
+
+
+class BranchUpdate(Strict):
+    new_name: str | None = None
+    deletion_protected: bool | None = None
+
+
+class SafeMigrationsUpdate(Strict):
+    safe_migrations: bool = Field(...)
 
 
 def branch_address(settings: Settings, port: int | None) -> str:
@@ -41,7 +69,8 @@ def branch_json(
         "cluster_name": branch.cluster_size,
         "cluster_iops": None,
         "ready": ready,
-        "schema_ready": ready,
+        "schema_ready": ready
+        and (branch.parent_branch is None or branch.schema_copied_at is not None),
         "metal": False,
         "production": branch.production,
         "safe_migrations": branch.safe_migrations,
@@ -50,7 +79,7 @@ def branch_json(
         "shard_count": 1 if db.kind == "mysql" else 0,
         "keyspace_count": 1 if db.kind == "mysql" else 0,
         "stale_schema": False,
-        "actor": None,
+        "actor": actor_json(branch.actor_id),
         "restored_from_branch": None,
         "private_edge_connectivity": False,
         "has_replicas": branch.replicas > 0,

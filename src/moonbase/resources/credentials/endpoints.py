@@ -1,16 +1,20 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from moonbase.api.deps import Context, Ctx
 from moonbase.api.pagination import PageDep, envelope
-from moonbase.models import Branch, BranchState, Credential
+from moonbase.errors import Unprocessable
+from moonbase.models import Branch, BranchState, Credential, Database
 from moonbase.resources.credentials import repository, service
 from moonbase.resources.credentials.schemas import (
     PasswordCreate,
+    PasswordUpdate,
+    Reassign,
     RoleCreate,
+    RoleUpdate,
     password_json,
     role_json,
 )
@@ -32,14 +36,7 @@ def _host_url(ctx: Context, cred: Credential) -> str:
 
 def _wait_applied(ctx: Context, branch: Branch, cred: Credential) -> None:
     """Answer once the login works, so a client can connect right away (branch ready)."""
-    if branch.state != BranchState.READY:
-        return
-
-    def done() -> bool:
-        ctx.session.refresh(cred)
-        return cred.applied_at is not None
-
-    ctx.notifier.wait_until(done, APPLY_WAIT)
+    ctx.settle(branch.state == BranchState.READY, lambda: cred.applied_at is not None, APPLY_WAIT)
 
 
 # --- MySQL passwords ----------------------------------------------------------------------
@@ -61,8 +58,6 @@ def create_password(
 ) -> dict[str, Any]:
     db, br = ctx.branch(organization, database, branch, "create_password")
     cred, plain = service.create_password(ctx.session, db, br, body, ctx.principal.actor_id)
-    ctx.wake_reconciler()
-    ctx.commit()
     _wait_applied(ctx, br, cred)
     return password_json(cred, br, db, ctx.settings, _host_url(ctx, cred), plain_text=plain)
 
@@ -73,6 +68,27 @@ def get_password(
 ) -> dict[str, Any]:
     db, br = ctx.branch(organization, database, branch, "get_password")
     cred = repository.get(ctx.session, br.id, "password", id)
+    return password_json(cred, br, db, ctx.settings, _host_url(ctx, cred))
+
+
+@router.patch("/passwords/{id}", operation_id="update_password")
+def update_password(
+    ctx: Ctx, organization: str, database: str, branch: str, id: str, body: PasswordUpdate
+) -> dict[str, Any]:
+    db, br = ctx.branch(organization, database, branch, "update_password")
+    cred = repository.get(ctx.session, br.id, "password", id)
+    service.update_password(ctx.session, cred, body)
+    _wait_applied(ctx, br, cred)
+    return password_json(cred, br, db, ctx.settings, _host_url(ctx, cred))
+
+
+@router.post("/passwords/{id}/renew", operation_id="renew_password")
+def renew_password(
+    ctx: Ctx, organization: str, database: str, branch: str, id: str
+) -> dict[str, Any]:
+    db, br = ctx.branch(organization, database, branch, "renew_password")
+    cred = repository.get(ctx.session, br.id, "password", id)
+    service.renew(ctx.session, cred)
     return password_json(cred, br, db, ctx.settings, _host_url(ctx, cred))
 
 
@@ -103,8 +119,24 @@ def create_role(
 ) -> dict[str, Any]:
     db, br = ctx.branch(organization, database, branch, "create_role")
     cred, plain = service.create_role(ctx.session, db, br, body, ctx.principal.actor_id)
-    ctx.wake_reconciler()
-    ctx.commit()
+    _wait_applied(ctx, br, cred)
+    return role_json(cred, br, _host_url(ctx, cred), password=plain)
+
+
+@router.get("/roles/default", operation_id="get_default_role")
+def get_default_role(ctx: Ctx, organization: str, database: str, branch: str) -> dict[str, Any]:
+    db, br = ctx.branch(organization, database, branch, "get_default_role")
+    _only_postgresql(db)
+    cred = service.default_role(ctx.session, br)
+    return role_json(cred, br, _host_url(ctx, cred))
+
+
+@router.post("/roles/reset-default", operation_id="reset_default_role")
+def reset_default_role(ctx: Ctx, organization: str, database: str, branch: str) -> dict[str, Any]:
+    db, br = ctx.branch(organization, database, branch, "reset_default_role")
+    _only_postgresql(db)
+    cred = service.default_role(ctx.session, br)
+    plain = service.reset_password(ctx.session, cred)
     _wait_applied(ctx, br, cred)
     return role_json(cred, br, _host_url(ctx, cred), password=plain)
 
@@ -116,9 +148,69 @@ def get_role(ctx: Ctx, organization: str, database: str, branch: str, id: str) -
     return role_json(cred, br, _host_url(ctx, cred))
 
 
-@router.delete("/roles/{id}", operation_id="delete_role", status_code=204)
-def delete_role(ctx: Ctx, organization: str, database: str, branch: str, id: str) -> Response:
-    _, br = ctx.branch(organization, database, branch, "delete_role")
-    service.delete(ctx.session, repository.get(ctx.session, br.id, "role", id))
-    ctx.wake_reconciler()
+@router.patch("/roles/{id}", operation_id="update_role")
+def update_role(
+    ctx: Ctx, organization: str, database: str, branch: str, id: str, body: RoleUpdate
+) -> dict[str, Any]:
+    _, br = ctx.branch(organization, database, branch, "update_role")
+    cred = repository.get(ctx.session, br.id, "role", id)
+    service.update_role(ctx.session, cred, body)
+    return role_json(cred, br, _host_url(ctx, cred))
+
+
+@router.post("/roles/{id}/renew", operation_id="renew_role")
+def renew_role(ctx: Ctx, organization: str, database: str, branch: str, id: str) -> dict[str, Any]:
+    _, br = ctx.branch(organization, database, branch, "renew_role")
+    cred = repository.get(ctx.session, br.id, "role", id)
+    service.renew(ctx.session, cred)
+    return role_json(cred, br, _host_url(ctx, cred))
+
+
+@router.post("/roles/{id}/reset", operation_id="reset_role")
+def reset_role(ctx: Ctx, organization: str, database: str, branch: str, id: str) -> dict[str, Any]:
+    _, br = ctx.branch(organization, database, branch, "reset_role")
+    cred = repository.get(ctx.session, br.id, "role", id)
+    plain = service.reset_password(ctx.session, cred)
+    _wait_applied(ctx, br, cred)
+    return role_json(cred, br, _host_url(ctx, cred), password=plain)
+
+
+@router.post("/roles/{id}/reassign", operation_id="reassign_role_objects", status_code=204)
+def reassign_role_objects(
+    ctx: Ctx, organization: str, database: str, branch: str, id: str, body: Reassign
+) -> Response:
+    _, br = ctx.branch(organization, database, branch, "reassign_role_objects")
+    cred = repository.get(ctx.session, br.id, "role", id)
+    service.reassign(ctx.session, cred, service.resolve_successor(ctx.session, br, body.successor))
+    ctx.settle(br.state == BranchState.READY, lambda: cred.reassign_to is None, APPLY_WAIT)
     return Response(status_code=204)
+
+
+@router.delete("/roles/{id}", operation_id="delete_role", status_code=204)
+def delete_role(
+    ctx: Ctx,
+    organization: str,
+    database: str,
+    branch: str,
+    id: str,
+    successor: Annotated[str | None, Query()] = None,
+) -> Response:
+    _, br = ctx.branch(organization, database, branch, "delete_role")
+    cred = repository.get(ctx.session, br.id, "role", id)
+    service.delete_role(ctx.session, cred, service.resolve_successor(ctx.session, br, successor))
+    cred_id = cred.id
+
+    def settled() -> bool:
+        row = ctx.session.get(Credential, cred_id)
+        return row is None or row.drop_error is not None
+
+    ctx.settle(br.state == BranchState.READY, settled, APPLY_WAIT)
+    row = ctx.session.get(Credential, cred_id)
+    if row is not None and row.drop_error is not None:
+        raise Unprocessable(row.drop_error)
+    return Response(status_code=204)
+
+
+def _only_postgresql(db: Database) -> None:
+    if db.kind != "postgresql":
+        raise Unprocessable("Roles are for postgresql databases; use passwords for mysql")

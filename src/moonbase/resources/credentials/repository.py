@@ -11,7 +11,10 @@ def page(
     session: Session, branch_id: str, kind: str, offset: int, limit: int
 ) -> tuple[list[Credential], int]:
     query = select(Credential).where(
-        Credential.branch_id == branch_id, Credential.kind == kind, Credential.deleted_at.is_(None)
+        Credential.branch_id == branch_id,
+        Credential.kind == kind,
+        Credential.deleted_at.is_(None),
+        Credential.is_default.is_(False),
     )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(

@@ -28,6 +28,21 @@ class PasswordCreate(Strict):
     direct_vtgate: bool | None = None
 
 
+class PasswordUpdate(Strict):
+    name: str | None = None
+    cidrs: list[str] | None = None
+
+
+class RoleUpdate(Strict):
+    name: str | None = None
+    require_where_on_delete: str | bool | None = None
+    require_where_on_update: str | bool | None = None
+
+
+class Reassign(Strict):
+    successor: str | None = None
+
+
 class RoleCreate(Strict):
     name: str | None = None
     ttl: int | None = None
@@ -110,7 +125,7 @@ def role_json(
         "drop_failed": "",
         "ready": cred.applied_at is not None,
         "expired": expired(cred),
-        "default": False,
+        "default": cred.is_default,
         "ttl": cred.ttl_seconds or 0,
         "inherited_roles": list(cred.inherited_roles),
         "with_replication": False,

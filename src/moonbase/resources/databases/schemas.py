@@ -75,7 +75,9 @@ def database_json(
         "multiple_admins_required_for_deletion": False,
         "ready": ready,
         "at_backup_restore_branches_limit": False,
-        "at_development_branch_usage_limit": False,
+        "at_development_branch_usage_limit": (
+            len(branches) - production >= settings.development_branch_limit
+        ),
         "data_import": None,
         "region": region_of(settings, db.region),
         "html_url": f"{settings.base_url}/{org.name}/{db.name}",
@@ -84,7 +86,7 @@ def database_json(
         "sharded": False,
         "default_branch_shard_count": 1 if db.kind == "mysql" else 0,
         "default_branch_read_only_regions_count": 0,
-        "default_branch_table_count": 0,
+        "default_branch_table_count": default.table_count if default else 0,
         "default_branch": db.default_branch,
         "require_approval_for_deploy": db.require_approval_for_deploy,
         "deletion_protected": db.deletion_protected,
@@ -110,4 +112,5 @@ def database_json(
         "cluster_size": db.cluster_size,
         "replicas": db.replicas,
         "major_version": db.major_version,
+        "development_branches_limit": settings.development_branch_limit,
     }
