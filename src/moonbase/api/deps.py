@@ -6,6 +6,7 @@ returned, then runs the after-commit hooks (waking the reconciler), before the r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -19,6 +20,11 @@ from moonbase.models import Branch, Database, Organization
 from moonbase.notify import Notifier
 from moonbase.resources import lookups
 from moonbase.settings import Settings
+
+#: ``settle`` also rechecks this often: not every reconciler pass that changes something
+#: announces it (turning safe migrations on or off does not), and a reconciler in another
+#: process cannot
+SETTLE_POLL = 0.1
 
 
 @dataclass
@@ -56,7 +62,13 @@ class Context:
             self.session.expire_all()
             return bool(done())
 
-        return self.notifier.wait_until(check, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if self.notifier.wait_until(check, max(0.0, min(SETTLE_POLL, remaining))):
+                return True
+            if remaining <= SETTLE_POLL:
+                return False
 
     def _own_organization(self, name: str) -> Organization:
         """The caller's organization by name; any other one does not exist for the caller

@@ -88,6 +88,11 @@ class Provisioner(ABC):
         with PermanentFailure when it owns objects and there is no successor."""
 
     @abstractmethod
+    def set_access_rules(self, plan: BranchPlan, rules: dict[str, tuple[str, ...]]) -> None:
+        """PostgreSQL: let each login in ``rules`` connect only from its networks, on every
+        server of the branch. MySQL: host masks belong to each login (``cidrs``)."""
+
+    @abstractmethod
     def reassign_owned(self, plan: BranchPlan, username: str, successor: str) -> None:
         """Give every object a login owns to ``successor`` (PostgreSQL); nothing on MySQL."""
 

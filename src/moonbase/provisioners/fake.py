@@ -29,6 +29,7 @@ class FakeProvisioner(Provisioner):
         #: tables per branch, as ``tables()`` returns them; tests put tables here
         self.schemas: dict[str, list[dict[str, Any]]] = {}
         self.safe_migrations: dict[str, bool] = {}
+        self.access_rules: dict[str, dict[str, tuple[str, ...]]] = {}
         #: objects owned per branch and login (for drop_owned)
         self.owned: dict[str, dict[str, int]] = {}
         #: failures to raise on the next converge calls, in order
@@ -70,6 +71,9 @@ class FakeProvisioner(Provisioner):
         if owned and successor is None:
             self.owned[plan.branch_id][username] = owned
             raise PermanentFailure("Role is still referenced and cannot be dropped.")
+
+    def set_access_rules(self, plan: BranchPlan, rules: dict[str, tuple[str, ...]]) -> None:
+        self.access_rules[plan.branch_id] = dict(rules)
 
     def reassign_owned(self, plan: BranchPlan, username: str, successor: str) -> None:
         owned = self.owned.get(plan.branch_id, {})

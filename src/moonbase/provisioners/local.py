@@ -32,6 +32,7 @@ from typing import Any
 from moonbase.catalog import Offer
 from moonbase.engines import process, registry
 from moonbase.engines.base import (
+    AccessRule,
     Credential,
     CredentialRole,
     Engine,
@@ -402,6 +403,13 @@ class LocalProvisioner(Provisioner):
     def drop_owned(self, plan: BranchPlan, username: str, successor: str | None) -> None:
         with self._engine_errors():
             self._engine(plan).drop_owned(self.specs(plan)[0], username, successor)
+
+    def set_access_rules(self, plan: BranchPlan, rules: dict[str, tuple[str, ...]]) -> None:
+        engine = self._engine(plan)
+        wanted = tuple(AccessRule(cidrs=c, role=user) for user, c in sorted(rules.items()))
+        with self._engine_errors():
+            for spec in self.specs(plan):
+                engine.set_access_rules(spec, wanted)
 
     def reassign_owned(self, plan: BranchPlan, username: str, successor: str) -> None:
         with self._engine_errors():

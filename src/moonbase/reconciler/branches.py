@@ -93,6 +93,8 @@ class BranchWork:
                     return
             else:
                 self.provisioner.converge(plan, lambda line: self.verdict(branch_id, line))
+                if plan.kind == "postgresql":
+                    self._access_rules(branch_id, plan)  # new servers start without them
             if parent is not None:
                 self.verdict(branch_id, "copying the parent branch's schema")
                 self.provisioner.copy_schema(parent, plan)
@@ -177,8 +179,22 @@ class BranchWork:
             else:
                 continue
             changed = True
+        if changed and plan.kind == "postgresql":
+            self._access_rules(branch_id, plan)
         if changed:
             self.notifier.applied()
+
+    def _access_rules(self, branch_id: str, plan: BranchPlan) -> None:
+        """PostgreSQL keeps client rules per server: rewrite them from every live role."""
+        with self.store.tx() as s:
+            rows = s.execute(
+                select(Credential.username, Credential.cidrs).where(
+                    Credential.branch_id == branch_id,
+                    Credential.kind == "role",
+                    Credential.deleted_at.is_(None),
+                )
+            ).all()
+        self.provisioner.set_access_rules(plan, {u: tuple(c) for u, c in rows if c})
 
     def _drop_owned(self, cred: Credential, plan: BranchPlan) -> bool:
         """Objects of a role being deleted go to its successor; without one, a role that owns

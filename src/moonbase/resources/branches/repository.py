@@ -21,7 +21,7 @@ def page(
         Branch.database_id == database_id, Branch.desired == Desired.PRESENT
     )
     if q:
-        query = query.where(Branch.name.contains(q, autoescape=True))
+        query = query.where(Branch.name.icontains(q, autoescape=True))
     if production is not None:
         query = query.where(Branch.production.is_(production))
     if safe_migrations is not None:

@@ -35,6 +35,9 @@ class PasswordUpdate(Strict):
 
 class RoleUpdate(Strict):
     name: str | None = None
+    #: beyond PlanetScale (whose PostgreSQL rules are per database): networks this role may
+    #: connect from, enforced by the servers' client rules (pg_hba)
+    cidrs: list[str] | None = None
     require_where_on_delete: str | bool | None = None
     require_where_on_update: str | bool | None = None
 
@@ -48,6 +51,11 @@ class RoleCreate(Strict):
     ttl: int | None = None
     inherited_roles: list[str] = Field(default_factory=list)
     with_replication: bool | None = None
+    #: beyond PlanetScale: see RoleUpdate.cidrs
+    cidrs: list[str] | None = None
+    #: beyond PlanetScale (which routes ``user|replica`` through its proxy): the role's
+    #: access_host_url points at a replica
+    replica: bool | None = None
     require_where_on_delete: str | bool | None = None
     require_where_on_update: str | bool | None = None
 
@@ -128,6 +136,8 @@ def role_json(
         "default": cred.is_default,
         "ttl": cred.ttl_seconds or 0,
         "inherited_roles": list(cred.inherited_roles),
+        "cidrs": cred.cidrs,
+        "replica": cred.replica,
         "with_replication": False,
         "branch": {
             "id": branch.id,

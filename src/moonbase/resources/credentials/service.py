@@ -117,6 +117,9 @@ def create_role(
         )
     if body.with_replication:
         raise Unprocessable("with_replication is not supported by this installation")
+    if body.replica and branch.replicas == 0:
+        raise Unprocessable(f"Branch '{branch.name}' has no replicas to read from")
+    cidrs = check_cidrs(body.cidrs)
     ttl = _ttl(body.ttl)
     plain = new_secret("pscale_pw_")
     username = f"pscale_api_{_username(12)}.{branch.id}"
@@ -128,6 +131,8 @@ def create_role(
         username=username,
         verifier=verifiers.scram_sha256(plain),
         inherited_roles=list(dict.fromkeys(body.inherited_roles)),
+        cidrs=cidrs,
+        replica=bool(body.replica),
         ttl_seconds=ttl,
         expires_at=now + timedelta(seconds=ttl) if ttl else None,
         actor_id=actor_id,
@@ -176,6 +181,11 @@ def update_role(session: Session, cred: Credential, body: RoleUpdate) -> Credent
             raise Unprocessable(f"{field} is not supported by this installation yet")
     if body.name is not None:
         cred.name = body.name
+    if body.cidrs is not None:
+        cidrs = check_cidrs(body.cidrs)
+        if cidrs != cred.cidrs:
+            cred.cidrs = cidrs
+            cred.applied_at = None  # the servers' client rules change
     cred.updated_at = utcnow()
     session.flush()
     return cred

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 00:31:13.006201
+Create Date: 2026-11-28 00:32:16.377451
 """
 
 from alembic import op
