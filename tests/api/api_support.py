@@ -138,6 +138,31 @@ def ready_db(client: TestClient, name: str, kind: str = "mysql", **extra: Any) -
     return wait_ready(client, name)
 
 
+def branches_path(db: str, org: str = ORG) -> str:
+    return f"{db_path(db, org)}/branches"
+
+
+def create_branch(client: TestClient, db: str, name: str, **extra: Any) -> dict[str, Any]:
+    response = client.post(branches_path(db), json={"name": name, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def wait_branch_ready(
+    client: TestClient, db: str, branch: str, timeout: float = WAIT
+) -> dict[str, Any]:
+    def ready() -> dict[str, Any] | None:
+        body = get_branch(client, db, branch)
+        return body if body.get("ready") else None
+
+    return wait_until(ready, timeout, what=f"branch {db}/{branch} to be ready")
+
+
+def ready_branch(client: TestClient, db: str, name: str, **extra: Any) -> dict[str, Any]:
+    create_branch(client, db, name, **extra)
+    return wait_branch_ready(client, db, name)
+
+
 def list_all_names(client: TestClient) -> list[str]:
     response = client.get(f"{org_path()}/databases", params={"per_page": 100})
     assert response.status_code == 200, response.text
