@@ -7,20 +7,21 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
 import pymysql
 import pytest
 
-from harness import Moonbase, wait_for
 from moonbase.engines import process
+
+from harness import Moonbase, wait_for
 
 ORG = "/organizations/acme/databases"
 
 PG_RICH = """
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE SCHEMA shop;
 CREATE TYPE shop.mood AS ENUM ('happy', 'sad');
 CREATE DOMAIN shop.positive AS integer CHECK (VALUE > 0);
@@ -265,10 +266,8 @@ def relay_from(source_ip: str, target: tuple[str, int]) -> Iterator[tuple[str, i
             pass
         finally:
             for s in (a, b):
-                try:
+                with suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def serve() -> None:
         listener.settimeout(0.2)

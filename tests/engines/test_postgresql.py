@@ -247,6 +247,12 @@ def test_drop_credential_ends_sessions_and_keeps_objects(pg_servers: Servers):
     session = login(spec, USER, PASSWORD)
     session.execute("CREATE TABLE left_behind (x int)")
 
+    # what it owns must be given away first: that is the caller's decision (drop_owned)
+    with pytest.raises(EngineError, match="Role is still referenced") as refused:
+        pg.drop_credential(spec, USER)
+    assert refused.value.permanent
+    assert session.execute("SELECT 1").fetchone() == (1,)  # refused before anything changed
+    pg.drop_owned(spec, USER, "postgres")
     pg.drop_credential(spec, USER)
     with pytest.raises(psycopg.OperationalError):
         session.execute("SELECT 1")

@@ -125,6 +125,10 @@ class Engine(ABC):
     """One database product at one major version."""
 
     kind: str  #: ``postgresql`` or ``mysql``
+    #: True when a copy of the template can become a replica of a primary of any age (MySQL:
+    #: the binlog holds the whole history); False when a replica of a primary that has lived
+    #: must be seeded from it (``seed_replica``)
+    replica_from_template: bool = False
     version: str  #: major version offered through the API, e.g. ``"18"`` or ``"10.11"``
 
     # --- data directories -------------------------------------------------------------

@@ -19,6 +19,15 @@ Design, and why:
   start from an empty ``gtid_slave_pos`` and replay the primary's whole binlog, which begins at
   the template. The replica is pointed at its primary in ``wait_ready`` (the first moment it
   answers) and again in ``replica_status`` if that was lost; both are no-ops once configured.
+* **Adding a replica to a running branch** needs nothing but a pristine folder for the same
+  reason: the primary's binlog reaches back to the template (binlogs are never expired here),
+  so a new replica replays all of it. ``seed_replica`` is not given the template, so it builds
+  an identical one in place (``build_template``: install-db and the same account clean-up,
+  about a second) rather than copy the primary's files, which would need mariadb-backup (not a
+  dependency) and a GTID position taken from the backup. A provisioner with a ready template
+  copy at hand may use that instead: the result is the same.
+* **Branches** (``copy_schema``, ``tables``) live in :mod:`moonbase.engines.mysql_schema`;
+  safe migrations and client networks are account properties (:mod:`.mysql_accounts`).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from typing import Any, ParamSpec, TypeVar
 import pymysql  # type: ignore[import-untyped]  # no stubs are pinned
 
 from moonbase.engines import mysql_accounts as accounts
+from moonbase.engines import mysql_schema
 from moonbase.engines.base import (
     Credential,
     Engine,
@@ -43,6 +53,7 @@ from moonbase.engines.base import (
     RunAs,
     ServerRole,
     ServerSpec,
+    TableSchema,
 )
 from moonbase.engines.process import (
     check_traversable,
@@ -58,6 +69,7 @@ from moonbase.engines.process import (
 )
 
 _MAX_SOCKET_PATH = 107
+_CLIENT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _BASE_OPTIONS = (
     "character-set-server = utf8mb4",
     "collation-server = utf8mb4_unicode_ci",
@@ -100,6 +112,8 @@ def _translated(method: Callable[_P, _R]) -> Callable[_P, _R]:
 class MariaDBEngine(Engine):
     """MariaDB at one major.minor version (``"10.11"``)."""
 
+    replica_from_template = True
+
     kind = "mysql"
 
     def __init__(
@@ -141,6 +155,21 @@ class MariaDBEngine(Engine):
                 f"{_MAX_SOCKET_PATH} bytes; use a shorter data directory",
                 permanent=True,
             )
+
+    def client(self, name: str) -> Path:
+        """A client tool (``mariadb``, ``mariadb-dump``) of the same installation as the server
+        (beside mariadb-install-db), else from the system path."""
+        candidate = self.install_db.parent / name
+        if candidate.exists():
+            return candidate
+        found = shutil.which(name, path=_CLIENT_PATH)
+        if found is None:
+            raise EngineError(f"{name} not found (install mariadb-client)", permanent=True)
+        return Path(found)
+
+    def admin_connection(self, spec: ServerSpec) -> Any:  # a PyMySQL connection
+        """root over the private socket (for helper modules; close it, e.g. ``with``)."""
+        return self._connect(spec.root)
 
     def _connect(self, root: Path, timeout: int = 5) -> Any:  # a PyMySQL connection
         try:
@@ -256,6 +285,11 @@ class MariaDBEngine(Engine):
             "binlog-format = ROW",
             "log-slave-updates",
             "relay-log = relay-bin",
+            # Without SUPER, binlogging servers refuse CREATE FUNCTION/TRIGGER to everyone
+            # (error 1419), which would make the admin role's routine and trigger privileges
+            # useless. The check guards statement-based replication against non-deterministic
+            # routines; with binlog-format ROW the rows themselves are logged.
+            "log-bin-trust-function-creators = 1",
         ]
         if spec.role is ServerRole.REPLICA:
             extra.append("read-only")
@@ -374,7 +408,23 @@ class MariaDBEngine(Engine):
         with self._connect(spec.root) as conn:
             accounts.drop_credential(conn, username)
 
+    # --- branches ---------------------------------------------------------------------------
+    @_translated
+    def copy_schema(self, source: ServerSpec, dest: ServerSpec) -> None:
+        mysql_schema.copy_schema(self, source, dest)
+
+    @_translated
+    def seed_replica(self, primary: ServerSpec, replica: ServerSpec) -> None:
+        """A pristine folder, exactly what a template copy is (see the module docstring);
+        idempotent and atomic like ``build_template``."""
+        self.build_template(replica.root)
+
     # --- introspection ----------------------------------------------------------------------
+    @_translated
+    def tables(self, spec: ServerSpec) -> list[TableSchema]:
+        with self._connect(spec.root) as conn:
+            return mysql_schema.tables(conn, spec.database_name)
+
     @_translated
     def admin_query(self, spec: ServerSpec, sql: str) -> list[tuple[object, ...]]:
         with self._connect(spec.root) as conn, conn.cursor() as cur:

@@ -9,11 +9,22 @@ Grants live on ``<database>.*`` only; in GRANT a database name is a LIKE pattern
 ``%`` are escaped (otherwise ``my_db`` would also grant ``myXdb``). Whether the grants already
 match is read from ``mysql.db`` so re-applying an unchanged credential changes nothing (a
 REVOKE + GRANT on every pass would make the account briefly powerless).
+
+A credential restricted to networks (``Credential.cidrs``) is one account per network,
+``'user'@'10.0.0.0/255.0.0.0'``, each with the same hash and grants, and no ``'user'@'%'``:
+MariaDB matches the client address against the account host itself, so a login from anywhere
+else is refused before a password is even checked. Changing the networks drops the accounts no
+longer wanted and ends their sessions (dropping an account leaves its sessions running).
+
+Safe migrations has no hook inside MariaDB, so it is done with privileges: with
+``Credential.ddl`` False the ``admin`` role gets everything on its database except
+:data:`DDL_PRIVILEGES`, and clients see MariaDB's own ``1142 ... command denied``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from typing import Any
 
@@ -23,7 +34,11 @@ import pymysql.cursors  # type: ignore[import-untyped]
 from moonbase.engines.base import Credential, CredentialRole, EngineError, ServerSpec
 
 REPLICATION_USER = "moonbase_repl"
-RESERVED_USERS = frozenset({"root", "mysql", "mariadb.sys", "PUBLIC", "", REPLICATION_USER})
+#: locked account that owns copied views, triggers, routines and events (see mysql_schema)
+DEFINER_USER = "moonbase_definer"
+RESERVED_USERS = frozenset(
+    {"root", "mysql", "mariadb.sys", "PUBLIC", "", REPLICATION_USER, DEFINER_USER}
+)
 _MAX_USER_CHARS = 80
 _HASH = re.compile(r"^\*[0-9A-F]{40}$")
 
@@ -35,11 +50,24 @@ _ROLE_COLUMNS: dict[CredentialRole, frozenset[str]] = {
         {"Select_priv", "Insert_priv", "Update_priv", "Delete_priv", "Show_view_priv"}
     ),
 }
-_ROLE_GRANTS: dict[CredentialRole, str] = {
-    CredentialRole.READER: "SELECT, SHOW VIEW",
-    CredentialRole.WRITER: "INSERT, UPDATE, DELETE",
-    CredentialRole.READWRITER: "SELECT, INSERT, UPDATE, DELETE, SHOW VIEW",
-    CredentialRole.ADMIN: "ALL PRIVILEGES",
+#: what safe migrations withholds from ``admin`` (``Credential.ddl`` False): every privilege
+#: that changes the schema. TRUNCATE needs DROP in MariaDB, so it is withheld too.
+DDL_PRIVILEGES = (
+    "Create_priv",
+    "Alter_priv",
+    "Drop_priv",
+    "Index_priv",
+    "Create_view_priv",
+    "Trigger_priv",
+    "Create_routine_priv",
+    "Alter_routine_priv",
+    "References_priv",
+    "Event_priv",
+)
+#: GRANT's names for mysql.db columns whose name does not simply map
+_PRIVILEGE_NAMES = {
+    "Create_tmp_table_priv": "CREATE TEMPORARY TABLES",
+    "Lock_tables_priv": "LOCK TABLES",
 }
 
 Conn = Any  # pymysql.connections.Connection (PyMySQL ships no type stubs)
@@ -70,13 +98,13 @@ def loopback_for(host: str) -> str:
     return host
 
 
-def _rows(conn: Conn, query: str, args: Any = None) -> list[dict[str, Any]]:
+def fetch_rows(conn: Conn, query: str, args: Any = None) -> list[dict[str, Any]]:
     with conn.cursor(pymysql.cursors.DictCursor) as cur:
         cur.execute(query, args)
         return list(cur.fetchall())
 
 
-def _exec(conn: Conn, query: str, args: Any = None) -> None:
+def execute(conn: Conn, query: str, args: Any = None) -> None:
     with conn.cursor() as cur:
         cur.execute(query, args)
 
@@ -88,7 +116,7 @@ def _check_username(username: str) -> None:
 
 def _user_exists(conn: Conn, username: str, host: str = "%") -> bool:
     return bool(
-        _rows(
+        fetch_rows(
             conn, "SELECT 1 FROM mysql.global_priv WHERE User = %s AND Host = %s", (username, host)
         )
     )
@@ -97,68 +125,160 @@ def _user_exists(conn: Conn, username: str, host: str = "%") -> bool:
 def _set_login(conn: Conn, username: str, host: str, password_hash: str) -> None:
     """CREATE or ALTER the account so that it has exactly this hash and is unlocked."""
     verb = "ALTER" if _user_exists(conn, username, host) else "CREATE"
-    _exec(
+    execute(
         conn,
         f"{verb} USER %s@%s IDENTIFIED BY PASSWORD %s ACCOUNT UNLOCK",
         (username, host, password_hash),
     )
 
 
+def hosts_for(cidrs: tuple[str, ...]) -> list[str]:
+    """Account hosts for a credential: ``%`` without CIDRs, else one ``a.b.c.d/m.m.m.m`` per
+    network (MariaDB's netmask form; it has no prefix-length notation). IPv4 only: MariaDB
+    matches netmask hosts against IPv4 client addresses."""
+    if not cidrs:
+        return ["%"]
+    hosts: list[str] = []
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(cidr.strip(), strict=False)
+        except ValueError as exc:
+            raise EngineError(f"invalid CIDR {cidr!r}: {exc}", permanent=True) from exc
+        if not isinstance(network, ipaddress.IPv4Network):
+            raise EngineError(f"MariaDB accepts IPv4 networks only, not {cidr!r}", permanent=True)
+        host = f"{network.network_address}/{network.netmask}"
+        if host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def _host_matches(account_host: str, client_host: str) -> bool:
+    """Whether a session from ``client_host`` (PROCESSLIST's ``ip:port``) belongs under an
+    account host of ours (``%`` or ``ip/mask``)."""
+    if account_host == "%":
+        return True
+    address, _, port = client_host.rpartition(":")
+    if not port.isdigit():
+        address = client_host
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False  # "localhost" (socket): never an API login
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip in ipaddress.ip_network(account_host, strict=False)
+
+
+def _account_hosts(conn: Conn, username: str) -> list[str]:
+    rows = fetch_rows(conn, "SELECT Host FROM mysql.global_priv WHERE User = %s", (username,))
+    return sorted(str(r["Host"]) for r in rows)
+
+
+def _kill_sessions(conn: Conn, username: str, keep_hosts: list[str]) -> None:
+    """End the user's sessions that no account host in ``keep_hosts`` covers (dropping an
+    account leaves its open sessions running)."""
+    for row in fetch_rows(
+        conn, "SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE USER = %s", (username,)
+    ):
+        if any(_host_matches(h, str(row["HOST"] or "")) for h in keep_hosts):
+            continue
+        try:
+            execute(conn, f"KILL CONNECTION {int(row['ID'])}")
+        except pymysql.err.OperationalError as exc:  # already gone (1094 unknown thread)
+            if exc.args[0] != 1094:
+                raise
+
+
+def _wanted_columns(conn: Conn, credential: Credential) -> set[str]:
+    """mysql.db privilege columns the credential should have on its database."""
+    assert credential.role is not None
+    if credential.role is not CredentialRole.ADMIN:
+        return set(_ROLE_COLUMNS[credential.role])
+    every = {
+        str(r["COLUMN_NAME"])
+        for r in fetch_rows(
+            conn,
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+            "'mysql' AND TABLE_NAME = 'db' AND COLUMN_NAME LIKE %s",
+            ("%\\_priv",),
+        )
+    } - {"Grant_priv"}
+    return every if credential.ddl else every - set(DDL_PRIVILEGES)
+
+
+def _grant_list(columns: set[str]) -> str:
+    """GRANT's privilege list for mysql.db columns (``Create_view_priv`` -> ``CREATE VIEW``)."""
+    names = []
+    for column in sorted(columns):
+        name = _PRIVILEGE_NAMES.get(column, column.removesuffix("_priv").replace("_", " "))
+        names.append(name.upper())
+    return ", ".join(names)
+
+
+def _apply_grants(conn: Conn, username: str, host: str, database: str, wanted: set[str]) -> bool:
+    """Make the account's privileges on ``database`` exactly ``wanted``; unchanged grants are
+    left alone (a REVOKE + GRANT on every pass would make the account briefly powerless).
+    Returns whether a privilege was taken away."""
+    pattern = grant_pattern(database)
+    rows = fetch_rows(
+        conn,
+        "SELECT * FROM mysql.db WHERE Host = %s AND Db = %s AND User = %s",
+        (host, pattern, username),
+    )
+    current = {k for k, v in rows[0].items() if k.endswith("_priv") and v == "Y"} if rows else set()
+    if current == wanted:
+        return False
+    target = f"{quote_ident(pattern)}.*".replace("%", "%%")  # the query also takes args
+    if rows:
+        execute(conn, f"REVOKE ALL PRIVILEGES ON {target} FROM %s@%s", (username, host))
+    execute(conn, f"GRANT {_grant_list(wanted)} ON {target} TO %s@%s", (username, host))
+    return bool(current - wanted)
+
+
 def apply_credential(conn: Conn, credential: Credential, database: str) -> None:
+    """Create or update the login as one account per allowed network (same hash, same
+    grants), drop the accounts of networks no longer allowed and end their sessions."""
     username = credential.username
     _check_username(username)
     if credential.role is None:
         raise EngineError("a MariaDB credential needs a role", permanent=True)
     if not _HASH.match(credential.verifier):
         raise EngineError("MariaDB credentials need a mysql_native_password hash", permanent=True)
-    _exec(conn, "SET SESSION sql_log_off = 1")  # no general-log line carrying the hash
-    _set_login(conn, username, "%", credential.verifier)
-    pattern = grant_pattern(database)
-    rows = _rows(
-        conn,
-        "SELECT * FROM mysql.db WHERE Host = '%%' AND Db = %s AND User = %s",
-        (pattern, username),
-    )
-    current = {k for k, v in rows[0].items() if k.endswith("_priv") and v == "Y"} if rows else set()
-    if credential.role is CredentialRole.ADMIN:
-        wanted = {
-            str(r["COLUMN_NAME"])
-            for r in _rows(
-                conn,
-                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
-                "'mysql' AND TABLE_NAME = 'db' AND COLUMN_NAME LIKE %s",
-                ("%\\_priv",),
-            )
-        } - {"Grant_priv"}
-    else:
-        wanted = set(_ROLE_COLUMNS[credential.role])
-    if current == wanted:
-        return
-    target = f"{quote_ident(pattern)}.*".replace("%", "%%")  # the query also takes args
-    if rows:
-        _exec(conn, f"REVOKE ALL PRIVILEGES ON {target} FROM %s@'%%'", (username,))
-    _exec(conn, f"GRANT {_ROLE_GRANTS[credential.role]} ON {target} TO %s@'%%'", (username,))
+    hosts = hosts_for(credential.cidrs)
+    execute(conn, "SET SESSION sql_log_off = 1")  # no general-log line carrying the hash
+    wanted = _wanted_columns(conn, credential)
+    reduced = False
+    for host in hosts:
+        _set_login(conn, username, host, credential.verifier)
+        reduced |= _apply_grants(conn, username, host, database, wanted)
+    if reduced:
+        # MariaDB applies database-level privileges to a session only at its next USE: end
+        # the open sessions so the reduction (safe migrations) holds for them too
+        _kill_sessions(conn, username, [])
+    stale = [h for h in _account_hosts(conn, username) if h not in hosts]
+    for host in stale:
+        execute(conn, "ALTER USER %s@%s ACCOUNT LOCK", (username, host))
+    if stale:
+        _kill_sessions(conn, username, hosts)
+    for host in stale:
+        execute(conn, "DROP USER IF EXISTS %s@%s", (username, host))
 
 
 def drop_credential(conn: Conn, username: str) -> None:
-    """Lock the account (no new sessions), kill its sessions, drop it. Idempotent."""
+    """Lock every account of the login (no new sessions), kill its sessions, drop them all.
+    Idempotent."""
     _check_username(username)
-    if _user_exists(conn, username):
-        _exec(conn, "ALTER USER %s@'%%' ACCOUNT LOCK", (username,))
-    for row in _rows(
-        conn, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = %s", (username,)
-    ):
-        try:
-            _exec(conn, f"KILL CONNECTION {int(row['ID'])}")
-        except pymysql.err.OperationalError as exc:  # already gone (1094 unknown thread)
-            if exc.args[0] != 1094:
-                raise
-    _exec(conn, "DROP USER IF EXISTS %s@'%%'", (username,))
+    hosts = _account_hosts(conn, username)
+    for host in hosts:
+        execute(conn, "ALTER USER %s@%s ACCOUNT LOCK", (username, host))
+    _kill_sessions(conn, username, [])
+    for host in hosts:
+        execute(conn, "DROP USER IF EXISTS %s@%s", (username, host))
 
 
 def bootstrap_primary(conn: Conn, spec: ServerSpec) -> None:
     """Application database and replication account (idempotent, replicated to replicas)."""
-    _exec(
+    execute(
         conn,
         f"CREATE DATABASE IF NOT EXISTS {quote_ident(spec.database_name)} "
         "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
@@ -167,11 +287,11 @@ def bootstrap_primary(conn: Conn, spec: ServerSpec) -> None:
         return  # nothing can replicate without the secret; replicas report that themselves
     host = loopback_for(spec.host)
     _set_login(conn, REPLICATION_USER, host, native_password_hash(spec.replication_password))
-    _exec(conn, "GRANT REPLICATION SLAVE ON *.* TO %s@%s", (REPLICATION_USER, host))
+    execute(conn, "GRANT REPLICATION SLAVE ON *.* TO %s@%s", (REPLICATION_USER, host))
 
 
 def slave_status(conn: Conn) -> dict[str, Any] | None:
-    rows = _rows(conn, "SHOW SLAVE STATUS")
+    rows = fetch_rows(conn, "SHOW SLAVE STATUS")
     return rows[0] if rows else None
 
 
@@ -193,15 +313,15 @@ def ensure_replication(conn: Conn, spec: ServerSpec) -> None:
         and status["Master_User"] == REPLICATION_USER
     )
     if not configured:
-        _exec(conn, "STOP SLAVE")
-        _exec(
+        execute(conn, "STOP SLAVE")
+        execute(
             conn,
             "CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, "
             "MASTER_PASSWORD = %s, MASTER_CONNECT_RETRY = 1, MASTER_USE_GTID = slave_pos",
             (host, primary.port, REPLICATION_USER, spec.replication_password),
         )
-        _exec(conn, "START SLAVE")
+        execute(conn, "START SLAVE")
         return
     assert status is not None
     if status["Slave_IO_Running"] == "No" or status["Slave_SQL_Running"] == "No":
-        _exec(conn, "START SLAVE")
+        execute(conn, "START SLAVE")

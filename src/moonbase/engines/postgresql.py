@@ -23,6 +23,12 @@ Design, and why:
   so ``replication_password`` is not used by this engine.
 * The ``postgres`` binary is started directly (not ``pg_ctl``) and readiness is polled every
   5 ms; ``pg_ctl -w`` polls every 100 ms.
+* ``pg_hba.conf`` is rendered by ``configure`` (and ``set_access_rules``) from the client
+  rules stored in ``<root>/access_rules.json`` (:mod:`.postgresql_hba`).
+* Helpers: replication slots, status and ``seed_replica`` (pg_basebackup) in
+  :mod:`.postgresql_replication`; ``copy_schema`` and ``tables`` in :mod:`.postgresql_schema`;
+  safe migrations in :mod:`.postgresql_safe_migrations`; logins and ``drop_owned`` in
+  :mod:`.postgresql_roles`.
 """
 
 from __future__ import annotations
@@ -38,11 +44,15 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import psycopg
-import psycopg.errors
 from psycopg import sql as pgsql
 
+from moonbase.engines import postgresql_hba as hba
+from moonbase.engines import postgresql_replication as replication
 from moonbase.engines import postgresql_roles as roles
+from moonbase.engines import postgresql_safe_migrations as safe_migrations
+from moonbase.engines import postgresql_schema as schema
 from moonbase.engines.base import (
+    AccessRule,
     Credential,
     Engine,
     EngineError,
@@ -50,6 +60,7 @@ from moonbase.engines.base import (
     RunAs,
     ServerRole,
     ServerSpec,
+    TableSchema,
 )
 from moonbase.engines.process import (
     check_traversable,
@@ -69,16 +80,6 @@ ADMIN_ROLE = roles.ADMIN_ROLE
 _TEMPLATE_PORT = 5432  # the template server listens on its private socket only
 _MAX_SOCKET_PATH = 107  # sun_path is 108 bytes including the terminating NUL
 
-_PG_HBA = """\
-# Managed by Moonbase. The socket directory is private (0700), so local connections are
-# trusted; every TCP connection must pass SCRAM. listen_addresses decides exposure.
-local   all          all                       trust
-local   replication  all                       trust
-host    all          all       127.0.0.1/32    scram-sha-256
-host    all          all       ::1/128         scram-sha-256
-host    all          all       0.0.0.0/0       scram-sha-256
-host    all          all       ::/0            scram-sha-256
-"""
 _INCLUDE = "\n# Managed by Moonbase: settings per server\ninclude_if_exists = 'moonbase.conf'\n"
 
 
@@ -119,8 +120,7 @@ def _lock_pid_alive(lock: Path) -> bool:
         return False
 
 
-def slot_name(server_id: int) -> str:
-    return f"replica_{server_id}"
+slot_name = replication.slot_name
 
 
 class PostgreSQLEngine(Engine):
@@ -157,6 +157,12 @@ class PostgreSQLEngine(Engine):
                 "use a shorter data directory",
                 permanent=True,
             )
+
+    def admin_connection(
+        self, spec: ServerSpec, dbname: str | None = None
+    ) -> psycopg.Connection[tuple[object, ...]]:
+        """The internal superuser over the private socket, autocommit (for helper modules)."""
+        return self._connect(spec.root, spec.port, dbname or spec.database_name)
 
     def _connect(
         self, root: Path, port: int, dbname: str = "postgres", timeout: int = 5
@@ -206,7 +212,7 @@ class PostgreSQLEngine(Engine):
             cwd=tmp,
             timeout=120,
         )
-        write_file(data / "pg_hba.conf", _PG_HBA, self.run_as)
+        write_file(data / "pg_hba.conf", hba.render(()), self.run_as)
         with open(data / "postgresql.conf", "a", encoding="utf-8") as fh:
             fh.write(_INCLUDE)
         write_file(
@@ -251,6 +257,9 @@ class PostgreSQLEngine(Engine):
             "wal_level = replica",
             "max_wal_senders = 10",
             "max_replication_slots = 10",
+            # pg_dump and copy_schema's single-transaction restore lock every table at once;
+            # the default (64 x connections) runs out at a few hundred tables on small sizes
+            "max_locks_per_transaction = 256",
             "wal_keep_size = '128MB'",
             "hot_standby = on",
             "wal_retrieve_retry_interval = '1s'",  # a replica that lost its primary retries soon
@@ -275,7 +284,7 @@ class PostgreSQLEngine(Engine):
         )
         signal_file = data / "standby.signal"
         if spec.role is ServerRole.REPLICA:
-            primary = self._primary_of(spec)
+            primary = replication.primary_of(spec)
             conninfo = " ".join(
                 [
                     f"host={_conninfo_value(str(self.socket_dir(primary.root)))}",
@@ -295,6 +304,7 @@ class PostgreSQLEngine(Engine):
                     self.ensure_replica_slot(spec)
         else:
             signal_file.unlink(missing_ok=True)
+        write_file(data / "pg_hba.conf", hba.render(hba.load(spec.root)), self.run_as)
         write_file(data / "moonbase.conf", text, self.run_as)
 
     def _spawn(self, root: Path) -> int:
@@ -384,68 +394,24 @@ class PostgreSQLEngine(Engine):
                     )
                 )
 
-    @staticmethod
-    def _primary_of(spec: ServerSpec) -> ServerSpec:
-        if spec.primary is None:
-            raise EngineError("a replica spec needs its primary", permanent=True)
-        return spec.primary
-
     @_translated
     def ensure_replica_slot(self, spec: ServerSpec) -> None:
         """Create the physical slot of replica ``spec`` on its primary (idempotent). The slot
         keeps the primary from recycling WAL the replica has not received yet."""
-        primary = self._primary_of(spec)
-        name = slot_name(spec.server_id)
-        with self._connect(primary.root, primary.port) as conn:
-            if (
-                conn.execute(
-                    "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (name,)
-                ).fetchone()
-                is None
-            ):
-                with contextlib.suppress(psycopg.errors.DuplicateObject):
-                    conn.execute("SELECT pg_create_physical_replication_slot(%s, true)", (name,))
+        replication.ensure_slot(self, replication.primary_of(spec), spec.server_id)
 
     @_translated
     def forget_replica(self, spec: ServerSpec) -> None:
         """Drop the replica's slot on the primary (after the replica is stopped for good)."""
-        primary = self._primary_of(spec)
-        if self.running_pid(primary) is None:
-            raise EngineError("the primary is not running; cannot drop the replica's slot")
-        with self._connect(primary.root, primary.port) as conn:
-            row = conn.execute(
-                "SELECT active FROM pg_replication_slots WHERE slot_name = %s",
-                (slot_name(spec.server_id),),
-            ).fetchone()
-            if row is None:
-                return
-            if row[0]:
-                raise EngineError(f"replica {spec.server_id} is still streaming; stop it first")
-            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot_name(spec.server_id),))
+        replication.forget(self, spec)
 
     @_translated
     def replica_status(self, spec: ServerSpec) -> ReplicaStatus:
-        if self.running_pid(spec) is None:
-            return ReplicaStatus(False, "replica is not running")
-        with self._connect(spec.root, spec.port) as conn:
-            row = conn.execute(
-                "SELECT pg_is_in_recovery(), (SELECT status FROM pg_stat_wal_receiver), "
-                "pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text"
-            ).fetchone()
-        assert row is not None
-        in_recovery, status, received, replayed = row
-        if not in_recovery:
-            return ReplicaStatus(False, "server is not in recovery (not a replica)")
-        if status == "streaming":
-            return ReplicaStatus(True, f"streaming, received {received}, replayed {replayed}")
-        primary = self._primary_of(spec)
-        if self.running_pid(primary) is None:
-            return ReplicaStatus(False, "waiting for the primary to start")
-        self.ensure_replica_slot(spec)
-        return ReplicaStatus(
-            False,
-            f"wal receiver {status or 'not started'}: {log_tail(self.log_file(spec.root), 2)}",
-        )
+        return replication.status(self, spec)
+
+    @_translated
+    def seed_replica(self, primary: ServerSpec, replica: ServerSpec) -> None:
+        replication.seed(self, primary, replica)
 
     # --- credentials ------------------------------------------------------------------------
     def make_verifier(self, username: str, password: str) -> str:
@@ -458,9 +424,46 @@ class PostgreSQLEngine(Engine):
 
     @_translated
     def drop_credential(self, spec: ServerSpec, username: str) -> None:
+        """Refuses (permanently) while the role owns objects: call ``drop_owned`` first."""
         roles.drop_credential(lambda db: self._connect(spec.root, spec.port, db), username)
 
+    @_translated
+    def drop_owned(self, spec: ServerSpec, username: str, successor: str | None) -> None:
+        roles.drop_owned(lambda db: self._connect(spec.root, spec.port, db), username, successor)
+
+    @_translated
+    def reassign_owned(self, spec: ServerSpec, username: str, successor: str) -> None:
+        """The same REASSIGN OWNED as ``drop_owned`` with a successor: privileges stay."""
+        roles.drop_owned(lambda db: self._connect(spec.root, spec.port, db), username, successor)
+
+    # --- branches ---------------------------------------------------------------------------
+    @_translated
+    def copy_schema(self, source: ServerSpec, dest: ServerSpec) -> None:
+        schema.copy_schema(self, source, dest)
+
+    @_translated
+    def set_safe_migrations(self, spec: ServerSpec, enabled: bool) -> None:
+        safe_migrations.set_safe_migrations(
+            lambda db: self._connect(spec.root, spec.port, db), enabled
+        )
+
+    @_translated
+    def set_access_rules(self, spec: ServerSpec, rules: tuple[AccessRule, ...]) -> None:
+        """Store the rules, render pg_hba.conf, and if the server runs: reload, check that
+        PostgreSQL accepted the file, and end sessions the new rules no longer allow."""
+        hba.save(spec.root, rules, self.run_as)
+        write_file(self.data_dir(spec.root) / "pg_hba.conf", hba.render(rules), self.run_as)
+        if self.running_pid(spec) is None:
+            return  # configure renders the same file before the next start
+        with self._connect(spec.root, spec.port) as conn:
+            hba.reload(conn, rules)
+
     # --- introspection ----------------------------------------------------------------------
+    @_translated
+    def tables(self, spec: ServerSpec) -> list[TableSchema]:
+        with self._connect(spec.root, spec.port) as conn:
+            return schema.tables(conn)
+
     @_translated
     def admin_query(self, spec: ServerSpec, sql: str) -> list[tuple[object, ...]]:
         with self._connect(spec.root, spec.port) as conn:

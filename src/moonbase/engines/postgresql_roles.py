@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Callable
 
 import psycopg
+import psycopg.errors
 from psycopg import sql
 
 from moonbase.engines.base import Credential, EngineError
@@ -160,9 +161,65 @@ def apply_credential(
             conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(name), role))
 
 
+#: the error PlanetScale returns when a role that still owns objects is deleted
+STILL_REFERENCED = "Role is still referenced and cannot be dropped."
+
+#: objects (in any database, and databases themselves) owned by a role: pg_shdepend is shared,
+#: so one query on any database sees them all
+_OWNS_OBJECTS = (
+    "SELECT EXISTS (SELECT 1 FROM pg_shdepend WHERE refclassid = 'pg_authid'::regclass "
+    "AND refobjid = (SELECT oid FROM pg_roles WHERE rolname = %s) AND deptype = 'o')"
+)
+
+
+def _databases(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
+    rows = conn.execute(
+        "SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def owns_objects(conn: psycopg.Connection[tuple[object, ...]], username: str) -> bool:
+    return conn.execute(_OWNS_OBJECTS, (username,)).fetchone() == (True,)
+
+
+def drop_owned(connect: Connect, username: str, successor: str | None) -> None:
+    """Hand everything ``username`` owns to ``successor`` in every database (REASSIGN OWNED
+    works per database; databases themselves move too). Without a successor, a role that owns
+    objects is refused with PlanetScale's error and one that owns nothing is left as it is.
+    Idempotent; the role keeps its login and its privileges: they are revoked (DROP OWNED) only
+    by :func:`drop_credential`, once the role's sessions are gone, because DROP OWNED would
+    also drop any object a live session of the role created in the meantime."""
+    _check_username(username)
+    if username == DEFAULT_ROLE:
+        raise EngineError("the default role postgres cannot give its objects away", permanent=True)
+    if successor is not None and (successor == ADMIN_ROLE or successor.startswith("pg_")):
+        raise EngineError(f"objects cannot be given to {successor!r}", permanent=True)
+    if successor == username:
+        raise EngineError("a role cannot be its own successor", permanent=True)
+    with connect("postgres") as conn:
+        if not role_exists(conn, username):
+            return
+        if successor is None:
+            if owns_objects(conn, username):
+                raise EngineError(STILL_REFERENCED, permanent=True)
+            return
+        if not role_exists(conn, successor):
+            raise EngineError(f"successor role {successor!r} does not exist", permanent=True)
+        databases = _databases(conn)
+    statement = sql.SQL("REASSIGN OWNED BY {} TO {}").format(
+        sql.Identifier(username), sql.Identifier(successor)
+    )
+    for dbname in databases:
+        with connect(dbname) as conn:
+            conn.execute(statement)
+
+
 def drop_credential(connect: Connect, username: str) -> None:
-    """Block new logins, end the role's sessions, hand what it owns to ``postgres`` in every
-    database (REASSIGN/DROP OWNED work per database), then drop it. Idempotent."""
+    """Block new logins, end the role's sessions, revoke its privileges in every database
+    (DROP OWNED, which by then finds only privileges) and drop it. Idempotent. A role that
+    still owns objects is refused (STILL_REFERENCED) before anything changes: giving them away
+    is the caller's decision, through :func:`drop_owned`."""
     _check_username(username)
     if username == DEFAULT_ROLE:
         raise EngineError("the default role postgres cannot be dropped", permanent=True)
@@ -170,26 +227,25 @@ def drop_credential(connect: Connect, username: str) -> None:
     with connect("postgres") as conn:
         if not role_exists(conn, username):
             return
+        if owns_objects(conn, username):
+            raise EngineError(STILL_REFERENCED, permanent=True)
         conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(role))
         conn.execute(
             "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
             "WHERE usename = %s AND pid <> pg_backend_pid()",
             (username,),
         )
-        databases = [
-            str(r[0])
-            for r in conn.execute(
-                "SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname"
-            ).fetchall()
-        ]
+        databases = _databases(conn)
     for dbname in databases:
-        with connect(dbname) as conn:
-            conn.execute(
-                sql.SQL("REASSIGN OWNED BY {} TO {}").format(role, sql.Identifier(DEFAULT_ROLE))
-            )
+        with connect(dbname) as conn, conn.transaction():
+            if owns_objects(conn, username):  # created just before its sessions ended
+                raise EngineError(STILL_REFERENCED, permanent=True)
             conn.execute(sql.SQL("DROP OWNED BY {}").format(role))
     with connect("postgres") as conn:
-        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
+        try:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
+        except psycopg.errors.DependentObjectsStillExist as exc:
+            raise EngineError(STILL_REFERENCED, permanent=True) from exc
 
 
 def create_default_role(conn: psycopg.Connection[tuple[object, ...]]) -> None:

@@ -320,7 +320,8 @@ class LocalProvisioner(Provisioner):
             for replica in replicas:
                 # a template copy can follow a primary that started from the same template
                 # moments ago; a primary that has lived needs a copy of its data
-                self._run(engine, replica, pool, progress, None if primary_is_new else primary)
+                seeded = not (primary_is_new or engine.replica_from_template)
+                self._run(engine, replica, pool, progress, primary if seeded else None)
             for replica in replicas:
                 self._wait_streaming(engine, replica, progress)
             self._remove_extra_servers(engine, plan, len(replicas) + 1)
@@ -394,11 +395,8 @@ class LocalProvisioner(Provisioner):
             raise (PermanentFailure if exc.permanent else TemporaryFailure)(str(exc)) from exc
 
     def drop_credential(self, plan: BranchPlan, username: str) -> None:
-        engine = self._engine(plan)
-        try:
-            engine.drop_credential(self.specs(plan)[0], username)
-        except EngineError as exc:
-            raise TemporaryFailure(str(exc)) from exc
+        with self._engine_errors():
+            self._engine(plan).drop_credential(self.specs(plan)[0], username)
 
     def drop_owned(self, plan: BranchPlan, username: str, successor: str | None) -> None:
         with self._engine_errors():

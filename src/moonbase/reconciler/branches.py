@@ -137,16 +137,23 @@ class BranchWork:
             return
         self.verdict(branch_id, f"turning safe migrations {'on' if wanted else 'off'}")
         self.provisioner.set_safe_migrations(plan, wanted)
+        if plan.kind == "mysql":
+            # MySQL withholds DDL through each login's grants: apply them all again, before
+            # the change counts as applied
+            with self.store.tx() as s:
+                s.execute(
+                    update(Credential)
+                    .where(Credential.branch_id == branch_id, Credential.deleted_at.is_(None))
+                    .values(applied_at=None, updated_at=Credential.updated_at)
+                )
+            self._credentials(branch_id, plan)
         with self.store.tx() as s:
-            # MySQL withholds DDL through each login's grants: apply them all again
             s.execute(
-                update(Credential)
-                .where(Credential.branch_id == branch_id, Credential.deleted_at.is_(None))
-                .values(applied_at=None)
+                update(Branch)
+                .where(Branch.id == branch_id)
+                .values(safe_migrations_applied=wanted, updated_at=Branch.updated_at)
             )
-            s.execute(
-                update(Branch).where(Branch.id == branch_id).values(safe_migrations_applied=wanted)
-            )
+        self.notifier.applied()
 
     def _credentials(self, branch_id: str, plan: BranchPlan) -> None:
         now = self.clock()
@@ -154,12 +161,16 @@ class BranchWork:
             creds = list(s.scalars(select(Credential).where(Credential.branch_id == branch_id)))
             branch = s.get(Branch, branch_id)
             ddl = not (branch is not None and branch.safe_migrations)
-        changed = False
-        for cred in creds:
+        work = [c for c in creds if self._needs_work(c, now)]
+        if not work:
+            return
+        if plan.kind == "postgresql":
+            # client rules first, so a login is never usable before its networks are set
+            self._access_rules(branch_id, plan)
+        for cred in work:
             expired = cred.expires_at is not None and cred.expires_at <= now
             if cred.deleted_at is not None:
-                if cred.kind == "role" and not self._drop_owned(cred, plan):
-                    changed = True
+                if cred.kind == "role" and not self._drop_owned(cred, plan, cred.successor):
                     continue
                 self.provisioner.drop_credential(plan, cred.username)
                 with self.store.tx() as s:
@@ -168,21 +179,28 @@ class BranchWork:
                 self.provisioner.reassign_owned(plan, cred.username, cred.reassign_to)
                 with self.store.tx() as s:
                     s.execute(
-                        update(Credential).where(Credential.id == cred.id).values(reassign_to=None)
+                        update(Credential)
+                        .where(Credential.id == cred.id)
+                        .values(reassign_to=None, updated_at=Credential.updated_at)
                     )
-            elif expired and cred.applied_at is not None:
+            elif expired:
+                # an expired role's objects stay, owned by the branch's owner role
+                if cred.kind == "role":
+                    self.provisioner.drop_owned(plan, cred.username, "postgres")
                 self.provisioner.drop_credential(plan, cred.username)
                 self._set_applied(cred.id, None)
-            elif not expired and cred.applied_at is None:
-                self.provisioner.apply_credential(plan, credential_plan(cred, ddl=ddl))
-                self._set_applied(cred.id, self.clock())
             else:
-                continue
-            changed = True
-        if changed and plan.kind == "postgresql":
-            self._access_rules(branch_id, plan)
-        if changed:
-            self.notifier.applied()
+                if not (cred.is_default and not cred.verifier):  # no password set yet
+                    self.provisioner.apply_credential(plan, credential_plan(cred, ddl=ddl))
+                self._set_applied(cred.id, self.clock())
+        self.notifier.applied()
+
+    @staticmethod
+    def _needs_work(cred: Credential, now: datetime) -> bool:
+        expired = cred.expires_at is not None and cred.expires_at <= now
+        if cred.deleted_at is not None or cred.reassign_to is not None:
+            return True
+        return (cred.applied_at is not None) if expired else (cred.applied_at is None)
 
     def _access_rules(self, branch_id: str, plan: BranchPlan) -> None:
         """PostgreSQL keeps client rules per server: rewrite them from every live role."""
@@ -196,11 +214,11 @@ class BranchWork:
             ).all()
         self.provisioner.set_access_rules(plan, {u: tuple(c) for u, c in rows if c})
 
-    def _drop_owned(self, cred: Credential, plan: BranchPlan) -> bool:
+    def _drop_owned(self, cred: Credential, plan: BranchPlan, successor: str | None) -> bool:
         """Objects of a role being deleted go to its successor; without one, a role that owns
         objects is not dropped and the deletion is called off with the reason."""
         try:
-            self.provisioner.drop_owned(plan, cred.username, cred.successor)
+            self.provisioner.drop_owned(plan, cred.username, successor)
         except PermanentFailure as exc:
             with self.store.tx() as s:
                 s.execute(
@@ -214,7 +232,9 @@ class BranchWork:
     def _set_applied(self, credential_id: str, when: datetime | None) -> None:
         with self.store.tx() as s:
             s.execute(
-                update(Credential).where(Credential.id == credential_id).values(applied_at=when)
+                update(Credential)
+                .where(Credential.id == credential_id)
+                .values(applied_at=when, updated_at=Credential.updated_at)
             )
 
     def _schema(self, branch_id: str, plan: BranchPlan, force: bool) -> None:
@@ -258,6 +278,9 @@ class BranchWork:
 
     # --- recording outcomes -----------------------------------------------------------
     def _update(self, branch_id: str, **values: object) -> None:
+        """Record what the reconciler saw; ``updated_at`` stays the time of the last change
+        a user made (it is not bumped by bookkeeping)."""
+        values.setdefault("updated_at", Branch.updated_at)
         with self.store.tx() as s:
             s.execute(update(Branch).where(Branch.id == branch_id).values(**values))
 
@@ -289,18 +312,20 @@ class BranchWork:
         kind = "permanent" if permanent else "will retry"
         log.warning("branch %s failed (%s): %s", branch_id, kind, reason)
         with self.store.tx() as s:
-            branch = s.get(Branch, branch_id)
-            if branch is None:
-                return
-            branch.attempts += 1
-            delay = timedelta(seconds=PERMANENT_DELAY) if permanent else backoff(branch.attempts)
-            branch.next_attempt_at = self.clock() + delay
-            branch.failure = reason
-            branch.failed_permanently = permanent
-            attempt = "permanent" if permanent else f"attempt {branch.attempts}"
-            branch.verdict = (
-                f"failed ({attempt}): {reason}; next attempt in {delay.total_seconds():.0f} s"
-            )
+            attempts = s.scalar(select(Branch.attempts).where(Branch.id == branch_id))
+        if attempts is None:
+            return
+        attempts += 1
+        delay = timedelta(seconds=PERMANENT_DELAY) if permanent else backoff(attempts)
+        attempt = "permanent" if permanent else f"attempt {attempts}"
+        self._update(
+            branch_id,
+            attempts=attempts,
+            next_attempt_at=self.clock() + delay,
+            failure=reason,
+            failed_permanently=permanent,
+            verdict=f"failed ({attempt}): {reason}; next attempt in {delay.total_seconds():.0f} s",
+        )
         self.notifier.applied()
 
     def _forget(self, branch_id: str) -> None:

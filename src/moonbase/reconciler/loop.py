@@ -176,7 +176,9 @@ class Reconciler:
                         Branch.lease_until < now,
                     ),
                 )
-                .values(lease_owner=self.owner, lease_until=now + LEASE)
+                .values(
+                    lease_owner=self.owner, lease_until=now + LEASE, updated_at=Branch.updated_at
+                )
                 .execution_options(synchronize_session=False)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -186,7 +188,7 @@ class Reconciler:
             s.execute(
                 update(Branch)
                 .where(Branch.id == branch_id, Branch.lease_owner == self.owner)
-                .values(lease_owner=None, lease_until=None)
+                .values(lease_owner=None, lease_until=None, updated_at=Branch.updated_at)
                 .execution_options(synchronize_session=False)
             )
 
@@ -202,4 +204,8 @@ class Reconciler:
         """At start, when this process is known to be the only one (SQLite store): leases of a
         previous process that was killed are void."""
         with self.store.tx() as s:
-            s.execute(update(Branch).values(lease_owner=None, lease_until=None))
+            s.execute(
+                update(Branch).values(
+                    lease_owner=None, lease_until=None, updated_at=Branch.updated_at
+                )
+            )

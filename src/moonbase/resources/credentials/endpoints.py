@@ -155,6 +155,7 @@ def update_role(
     _, br = ctx.branch(organization, database, branch, "update_role")
     cred = repository.get(ctx.session, br.id, "role", id)
     service.update_role(ctx.session, cred, body)
+    _wait_applied(ctx, br, cred)
     return role_json(cred, br, _host_url(ctx, cred))
 
 
