@@ -84,11 +84,17 @@ def template_for(session_dir: Path) -> Callable[[Engine], Path]:
     return get
 
 
+#: engines every installation has (./dev installs them); others are tested where present
+REQUIRED = {("postgresql", "18"), ("mysql", None)}
+
+
 def _engine(engines: list[Engine], kind: str, version: str | None = None) -> Engine:
     for engine in engines:
         if engine.kind == kind and (version is None or engine.version == version):
             return engine
-    pytest.skip(f"no {kind} {version or ''} engine on this host")
+    if (kind, version) in REQUIRED:
+        pytest.fail(f"no {kind} {version or ''} engine on this host: ./dev should install it")
+    pytest.skip(f"no {kind} {version or ''} engine on this host (optional)")
 
 
 @pytest.fixture(scope="session", params=["18", "15"], ids=lambda v: f"pg{v}")

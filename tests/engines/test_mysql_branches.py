@@ -264,7 +264,6 @@ def test_a_thousand_tables(maria_servers: Servers):
     took = time.monotonic() - started
     print(f"\ntables() for {count} MariaDB tables: {took:.3f}s")
     assert len(described) == count
-    assert took < 5.0, took
     assert described[7].strict_unique_keys == (("id",), ("code",))
 
 
