@@ -144,3 +144,79 @@ def _answers(url: str) -> bool:
         return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_branch_and_credential_commands(moonbase: Moonbase) -> None:
+    cli(moonbase, "database", "create", "brdb", "--kind", "postgresql", "--wait")
+    created = json.loads(
+        cli(moonbase, "branch", "create", "brdb", "dev", "--wait", "--format", "json")
+    )
+    assert created["ready"] is True and created["parent_branch"] == "main"
+    names = [b["name"] for b in json.loads(cli(moonbase, "branch", "list", "brdb", "-f", "json"))]
+    assert names == ["main", "dev"]
+    assert "dev" in cli(moonbase, "branch", "show", "brdb", "dev")
+
+    role = json.loads(cli(moonbase, "role", "create", "brdb", "dev", "--format", "json"))
+    host, _, port = role["access_host_url"].rpartition(":")
+    with psycopg.connect(
+        host=host, port=int(port), user=role["username"], password=role["password"],
+        dbname="postgres", autocommit=True,
+    ) as conn:  # fmt: skip
+        conn.execute("CREATE TABLE gadgets (name text)")
+    assert "gadgets" in cli(moonbase, "branch", "schema", "brdb", "dev")
+    assert "NO_UNIQUE_KEY" in cli(moonbase, "branch", "lint", "brdb", "dev")
+
+    on = json.loads(
+        cli(moonbase, "branch", "safe-migrations", "enable", "brdb", "dev", "-f", "json")
+    )
+    assert on["safe_migrations"] is True
+    off = json.loads(
+        cli(moonbase, "branch", "safe-migrations", "disable", "brdb", "dev", "-f", "json")
+    )
+    assert off["safe_migrations"] is False
+
+    reset = json.loads(cli(moonbase, "role", "reset", "brdb", "dev", role["id"], "-f", "json"))
+    assert reset["password"] and reset["password"] != role["password"]
+    timed = json.loads(
+        cli(moonbase, "role", "create", "brdb", "dev", "--ttl", "600", "--format", "json")
+    )
+    renewed = json.loads(cli(moonbase, "role", "renew", "brdb", "dev", timed["id"], "-f", "json"))
+    assert renewed["expires_at"] >= timed["expires_at"]
+
+    promoted = json.loads(cli(moonbase, "branch", "promote", "brdb", "dev", "-f", "json"))
+    assert promoted["production"] is True
+    demoted = json.loads(cli(moonbase, "branch", "demote", "brdb", "dev", "-f", "json"))
+    assert demoted["production"] is False
+    cli(moonbase, "role", "delete", "brdb", "dev", timed["id"])
+
+    # moonbase shell: psql with a credential of its own, gone afterwards
+    env = {**os.environ, "MOONBASE_URL": moonbase.url, "MOONBASE_ORG": "acme",
+           "MOONBASE_TOKEN_ID": moonbase.env()["MOONBASE_ADMIN_TOKEN_ID"],
+           "MOONBASE_TOKEN": moonbase.env()["MOONBASE_ADMIN_TOKEN"]}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "moonbase.cli.main", "shell", "brdb", "dev"],
+        input="SELECT 'from the shell' AS greeting;\n", env=env,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "from the shell" in result.stdout
+    left = json.loads(cli(moonbase, "role", "list", "brdb", "dev", "--format", "json"))
+    assert [r["id"] for r in left] == [role["id"]], "the shell's role must be deleted"
+
+    cli(moonbase, "branch", "delete", "brdb", "dev", "--force")
+    names = [b["name"] for b in json.loads(cli(moonbase, "branch", "list", "brdb", "-f", "json"))]
+    assert names == ["main"]
+
+
+def test_password_commands(moonbase: Moonbase) -> None:
+    cli(moonbase, "database", "create", "pwdb", "--wait")
+    pw = json.loads(
+        cli(moonbase, "password", "create", "pwdb", "main", "--ttl", "600", "-f", "json")
+    )
+    updated = json.loads(
+        cli(moonbase, "password", "update", "pwdb", "main", pw["id"], "--name", "renamed",
+            "--cidrs", "127.0.0.1/32", "-f", "json")
+    )  # fmt: skip
+    assert updated["name"] == "renamed" and updated["cidrs"] == ["127.0.0.1/32"]
+    renewed = json.loads(cli(moonbase, "password", "renew", "pwdb", "main", pw["id"], "-f", "json"))
+    assert renewed["expires_at"] >= pw["expires_at"]
