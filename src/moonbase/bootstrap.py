@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from moonbase.api.access import DATABASE_ACCESSES, ORG_ACCESSES
 from moonbase.ids import new_id, new_secret, token_hash
-from moonbase.models import Organization, ServiceToken, ServiceTokenAccess
+from moonbase.models import Membership, Organization, ServiceToken, ServiceTokenAccess, User
+from moonbase.passwords import hash_password
 from moonbase.settings import Settings
 
 
@@ -20,7 +21,11 @@ from moonbase.settings import Settings
 class AdminToken:
     organization: str
     token_id: str
-    token: str
+    token: str = field(repr=False)
+    #: the first administrator's sign-in (for the OAuth consent page)
+    admin_email: str = ""
+    #: only when generated here (None when it came from the environment)
+    admin_password: str | None = field(default=None, repr=False)
 
 
 def grant_all(token: ServiceToken, organization_id: str) -> None:
@@ -47,8 +52,16 @@ def first_start(session: Session, settings: Settings) -> AdminToken | None:
     )
     grant_all(token, org.id)
     session.add(token)
+    password = settings.admin_password or new_secret("", 20)
+    user = User(
+        email=settings.admin_email, name="Administrator", password_hash=hash_password(password)
+    )
+    session.add(user)
     session.flush()
-    return AdminToken(org.name, token_id, secret)
+    session.add(Membership(organization_id=org.id, user_id=user.id, role="admin"))
+    session.flush()
+    shown = None if settings.admin_password else password
+    return AdminToken(org.name, token_id, secret, settings.admin_email, shown)
 
 
 def cli_config_path(home: Path) -> Path:

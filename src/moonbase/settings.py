@@ -57,6 +57,9 @@ class Settings:
     public_url: str | None = None
     admin_token_id: str | None = None
     admin_token: str | None = field(default=None, repr=False)
+    #: the first administrator (a user), made at first start
+    admin_email: str = "admin@localhost"
+    admin_password: str | None = field(default=None, repr=False)
     #: pre-initialised data directories kept ready per engine version
     spare_pool: int = 3
     #: where templates live; tests share one across installations
@@ -110,6 +113,10 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
     if "MOONBASE_ADMIN_TOKEN_ID" in env and "MOONBASE_ADMIN_TOKEN" in env:
         values["admin_token_id"] = env["MOONBASE_ADMIN_TOKEN_ID"]
         values["admin_token"] = env["MOONBASE_ADMIN_TOKEN"]
+    if "MOONBASE_ADMIN_EMAIL" in env:
+        values["admin_email"] = env["MOONBASE_ADMIN_EMAIL"]
+    if "MOONBASE_ADMIN_PASSWORD" in env:
+        values["admin_password"] = env["MOONBASE_ADMIN_PASSWORD"]
     if "MOONBASE_SPARE_POOL" in env:
         values["spare_pool"] = int(env["MOONBASE_SPARE_POOL"])
     if "MOONBASE_TEMPLATE_DIR" in env:

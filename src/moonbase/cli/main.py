@@ -83,6 +83,11 @@ def up(
             f'  curl -H "Authorization: {admin.token_id}:{admin.token}" '
             f"{settings.base_url}/v1/organizations/{admin.organization}/databases\n"
         )
+        if admin.admin_password:
+            console.print(
+                f"Administrator sign-in (for the OAuth consent page): {admin.admin_email} / "
+                f"{admin.admin_password}\n"
+            )
 
     try:
         application = create_app(

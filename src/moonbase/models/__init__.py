@@ -8,6 +8,7 @@ from moonbase.models.instance import Instance
 from moonbase.models.organization import Organization
 from moonbase.models.schema_snapshot import SchemaSnapshot
 from moonbase.models.token import OAuthToken, ServiceToken, ServiceTokenAccess
+from moonbase.models.user import Membership, User
 
 __all__ = [
     "Base",
@@ -17,9 +18,11 @@ __all__ = [
     "Database",
     "Desired",
     "Instance",
+    "Membership",
     "OAuthToken",
     "Organization",
     "SchemaSnapshot",
     "ServiceToken",
     "ServiceTokenAccess",
+    "User",
 ]
