@@ -10,16 +10,26 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from moonbase import bootstrap
-from moonbase.api import errors
+from moonbase.api import audit, errors, ratelimit
 from moonbase.notify import Notifier
 from moonbase.provisioners.base import Provisioner
 from moonbase.reconciler.loop import Reconciler
+from moonbase.resources.audit_logs.endpoints import router as audit_logs
 from moonbase.resources.branches.endpoints import router as branches
 from moonbase.resources.credentials.endpoints import router as credentials
 from moonbase.resources.databases.endpoints import router as databases
+from moonbase.resources.members.endpoints import router as members
+from moonbase.resources.oauth.endpoints import router as oauth_applications
 from moonbase.resources.organizations.endpoints import router as organizations
+from moonbase.resources.service_tokens.endpoints import router as service_tokens
+from moonbase.resources.teams.endpoints import router as teams
+from moonbase.resources.users.endpoints import router as users
+from moonbase.resources.webhooks.endpoints import router as webhooks
 from moonbase.settings import Settings
 from moonbase.store.db import Store, lock_home
+from moonbase.web.oauth.endpoints import router as oauth_flow
+from moonbase.webhooks.delivery import DeliveryWorker
+from moonbase.webhooks.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +73,20 @@ def create_app(
         interval=settings.reconcile_interval,
         health_interval=settings.health_interval,
     )
+    # webhooks: events are queued in the change's own transaction, sent after it commits
+    deliveries = DeliveryWorker(store, settings)
+    outbox = Outbox(settings, wake=deliveries.wake)
+    reconciler.branches.on_ready = outbox.branch_ready
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         provisioner.start_background()
         reconciler.start()
+        deliveries.start()
         try:
             yield
         finally:
+            deliveries.stop()
             reconciler.stop()
             if stop_servers_on_exit:
                 provisioner.stop_all()
@@ -91,9 +107,20 @@ def create_app(
     app.state.notifier = notifier
     app.state.offer = provisioner.offer()
     app.state.reconciler = reconciler
+    app.state.webhooks = outbox
     errors.install(app)
-    for router in (organizations, databases, branches, credentials):
+    for router in (organizations, databases, branches, credentials, service_tokens):
         app.include_router(router, prefix="/v1")
+    for router in (members, teams, users):  # organizations' people
+        app.include_router(router, prefix="/v1")
+    app.include_router(webhooks, prefix="/v1")
+    # OAuth applications and tokens (API), and the authorization-code flow (/oauth/...)
+    app.include_router(oauth_applications, prefix="/v1")
+    app.include_router(oauth_flow)
+    # access control: the audit log (written in each change's transaction), rate limits
+    audit.install(app, store, settings)
+    app.include_router(audit_logs, prefix="/v1")
+    ratelimit.install(app, settings)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

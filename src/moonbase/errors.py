@@ -3,6 +3,7 @@
     MoonbaseError
     ├── BadRequest            400 bad_request        body is not JSON / wrong types
     ├── Unauthorized          401 unauthorized       no or bad token
+    ├── Forbidden             403 forbidden          the caller's role does not allow it
     ├── NotFound              404 not_found          missing, hidden (other org) or no access
     ├── Conflict              409 conflict           state does not allow the action
     └── Unprocessable         422 unprocessable      a field's value is not acceptable
@@ -35,6 +36,12 @@ class Unauthorized(MoonbaseError):
     status = 401
     code = "unauthorized"
     default_message = "Unauthorized: a valid service token or OAuth token is required"
+
+
+class Forbidden(MoonbaseError):
+    status = 403
+    code = "forbidden"
+    default_message = "Forbidden"
 
 
 class NotFound(MoonbaseError):

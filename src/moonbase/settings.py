@@ -40,6 +40,11 @@ def parse_regions(text: str) -> tuple[Region, ...]:
     return tuple(regions) or DEFAULT_REGIONS
 
 
+def parse_hosts(text: str) -> tuple[str, ...]:
+    """Host names separated by commas (webhook allow-list), lowercased."""
+    return tuple(h.strip().lower() for h in text.split(",") if h.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=_default_home)
@@ -70,6 +75,21 @@ class Settings:
     development_branch_limit: int = 100
     reconcile_interval: float = 2.0
     health_interval: float = 5.0
+    # --- audit log and rate limits ---
+    #: audit entries older than this many days are deleted (PlanetScale keeps 6 months)
+    audit_retention_days: int = 180
+    #: API requests per minute per token (anonymous: per address); 0 turns limits off
+    rate_limit: int = 600
+    # --- webhooks ---
+    #: hosts webhook URLs may point at (lowercase); empty: any host
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    #: attempts per delivery before it counts as failed (retries wait 1 s, 2 s, 4 s ...)
+    webhook_max_attempts: int = 8
+    #: the first retry's delay in seconds; each further retry waits twice as long
+    webhook_retry_delay: float = 1.0
+    # --- OAuth consent pages ---
+    #: signs the consent pages' session cookie; default: a random key kept in ``home``
+    oauth_session_secret: str | None = field(default=None, repr=False)
 
     @property
     def store(self) -> str:
@@ -125,6 +145,16 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
         values["development_branch_limit"] = int(env["MOONBASE_DEVELOPMENT_BRANCH_LIMIT"])
     if "MOONBASE_SERVER_USER" in env:
         values["server_user"] = env["MOONBASE_SERVER_USER"]
+    if "MOONBASE_AUDIT_RETENTION_DAYS" in env:
+        values["audit_retention_days"] = int(env["MOONBASE_AUDIT_RETENTION_DAYS"])
+    if "MOONBASE_RATE_LIMIT" in env:
+        values["rate_limit"] = int(env["MOONBASE_RATE_LIMIT"])
+    if "MOONBASE_WEBHOOK_ALLOWED_HOSTS" in env:
+        values["webhook_allowed_hosts"] = parse_hosts(env["MOONBASE_WEBHOOK_ALLOWED_HOSTS"])
+    if "MOONBASE_WEBHOOK_MAX_ATTEMPTS" in env:
+        values["webhook_max_attempts"] = int(env["MOONBASE_WEBHOOK_MAX_ATTEMPTS"])
+    if "MOONBASE_OAUTH_SESSION_SECRET" in env:
+        values["oauth_session_secret"] = env["MOONBASE_OAUTH_SESSION_SECRET"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]
 

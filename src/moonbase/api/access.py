@@ -235,3 +235,97 @@ def usable(name: str, production: bool, scope: bool = False) -> bool:
     return not (
         production and name in (NON_PRODUCTION_SCOPES if scope else NON_PRODUCTION_ACCESSES)
     )
+
+
+# --- service tokens (feature: service tokens) ---------------------------------------------
+# The spec's four operations, plus the access and grants endpoints pscale and planetscale-go
+# call (outside the spec, so each is documented in BEYOND_SPEC). Granting also needs the
+# granted accesses themselves (resources/service_tokens/service.py).
+RULES.update(
+    {
+        "list_service_tokens": Rule(("read_service_tokens",)),
+        "create_service_token": Rule(("write_service_tokens",)),
+        "get_service_token": Rule(("read_service_tokens",)),
+        "delete_service_token": Rule(("delete_service_tokens",)),
+        "list_service_token_accesses": Rule(("read_service_tokens",)),
+        "list_service_token_grants": Rule(("read_service_tokens",)),
+        "add_service_token_accesses": Rule(("write_service_tokens",)),
+        "delete_service_token_accesses": Rule(("delete_service_tokens",)),
+    }
+)
+BEYOND_SPEC.update(
+    {
+        "list_service_token_accesses": "not in the spec (pscale service-token show-access); "
+        "reading a token's accesses is reading the token: as get_service_token",
+        "list_service_token_grants": "not in the spec (planetscale-go ListGrants); the same "
+        "accesses grouped by resource: as get_service_token",
+        "add_service_token_accesses": "not in the spec (pscale service-token add-access); "
+        "granting changes a token as creating one does: as create_service_token",
+        "delete_service_token_accesses": "not in the spec (pscale service-token "
+        "delete-access); removing accesses is the lesser part of deleting the token, which "
+        "removes them all: as delete_service_token",
+    }
+)
+
+
+# --- members, teams and the current user (feature: organizations, members, teams) -----------
+# As the spec lists them. Beyond the accesses, roles apply when a person (an OAuth token
+# issued to a user) calls: only admins change roles, remove others or change teams
+# (resources/members/service.py, resources/teams/service.py).
+ORG_WRITE_SCOPES = {"organization": ("write_organization",)}
+ORG_READ_ONLY_SCOPES = {"organization": ("read_organization",)}
+RULES.update(
+    {
+        "get_current_user": Rule((), {"user": ("read_user",)}, restricted=False),
+        "list_organization_members": Rule(("read_organization",), ORG_READ_ONLY_SCOPES),
+        "get_organization_membership": Rule(("read_organization",), ORG_READ_ONLY_SCOPES),
+        "update_organization_membership": Rule(("write_organization",), ORG_WRITE_SCOPES),
+        "remove_organization_member": Rule(("write_organization",), ORG_WRITE_SCOPES),
+        "list_organization_teams": Rule(("read_organization",), ORG_READ_ONLY_SCOPES),
+        "get_organization_team": Rule(("read_organization",), ORG_READ_ONLY_SCOPES),
+        "create_organization_team": Rule(("write_teams",), ORG_WRITE_SCOPES),
+        "update_organization_team": Rule(("write_teams",), ORG_WRITE_SCOPES),
+        "delete_organization_team": Rule(("write_teams",), ORG_WRITE_SCOPES),
+        "list_organization_team_members": Rule(("read_organization",), ORG_READ_ONLY_SCOPES),
+        "get_organization_team_member": Rule(("read_organization",), ORG_READ_ONLY_SCOPES),
+        "add_organization_team_member": Rule(("write_teams",), ORG_WRITE_SCOPES),
+        "remove_organization_team_member": Rule(("write_teams",), ORG_WRITE_SCOPES),
+    }
+)
+
+
+# --- webhooks (feature: webhooks per database, resources/webhooks) -------------------------
+# As the spec lists them: reading takes read_database, changing or testing write_database.
+WEBHOOK_READ = Rule(("read_database",), {"organization": ("read_databases",),
+                                         "database": ("read_database",)})  # fmt: skip
+WEBHOOK_WRITE = Rule(("write_database",), {"organization": ("write_databases",),
+                                           "database": ("write_database",)})  # fmt: skip
+RULES.update(
+    {
+        "list_webhooks": WEBHOOK_READ,
+        "get_webhook": WEBHOOK_READ,
+        "create_webhook": WEBHOOK_WRITE,
+        "update_webhook": WEBHOOK_WRITE,
+        "delete_webhook": WEBHOOK_WRITE,
+        "test_webhook": WEBHOOK_WRITE,
+    }
+)
+
+
+# --- audit log (feature: access control, resources/audit_logs) ------------------------------
+# As the spec lists it: the read_audit_logs access; the spec names no OAuth scope.
+RULES.update({"list_audit_logs": Rule(("read_audit_logs",))})
+
+
+# --- OAuth applications and tokens (feature: OAuth, resources/oauth) -------------------------
+# As the spec lists them; the spec names no OAuth scope for these operations.
+RULES.update(
+    {
+        "list_oauth_applications": Rule(("read_oauth_applications",)),
+        "get_oauth_application": Rule(("read_oauth_applications",)),
+        "list_oauth_tokens": Rule(("read_oauth_tokens",)),
+        "get_oauth_token": Rule(("read_oauth_tokens",)),
+        "delete_oauth_token": Rule(("delete_oauth_tokens",)),
+        "create_oauth_token": Rule(("write_oauth_tokens",)),
+    }
+)

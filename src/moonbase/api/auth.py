@@ -52,9 +52,10 @@ class Principal:
 
     def allowed(self, rule: Rule, database_id: str | None = None, production: bool = False) -> bool:
         if self.is_oauth:
-            # ``restricted`` is about service tokens; OAuth scopes are listed for every operation
+            # an operation the spec gives no OAuth scope is for service tokens only, unless it
+            # needs nothing at all (then any token of the organization may call it)
             if not any(rule.scopes.values()):
-                return True
+                return not rule.accesses and not rule.restricted
             return any(
                 usable(scope, production, scope=True)
                 and self._scope_held(level, scope, database_id)

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from moonbase.api import audit
 from moonbase.api.auth import Principal, authenticate, authorize
 from moonbase.errors import NotFound
 from moonbase.models import Branch, Database, Organization
@@ -44,6 +45,7 @@ class Context:
 
     def commit(self) -> None:
         """Commit now (rarely needed: when the response depends on what follows the commit)."""
+        audit.record(self.session, self.request, self.principal)  # joins the change's commit
         self.session.commit()
         hooks, self.after_commit = self.after_commit, []
         for hook in hooks:
@@ -99,7 +101,7 @@ class Context:
         return db, branch
 
 
-def _context(request: Request) -> Iterator[Context]:
+def _context(request: Request, _body: audit.BodyCaptured) -> Iterator[Context]:
     store = request.app.state.store
     with store.sessions() as session:
         try:
@@ -111,6 +113,7 @@ def _context(request: Request) -> Iterator[Context]:
             ctx.commit()
         except BaseException:
             session.rollback()
+            audit.discard(session, request)  # failed: no audit entry, even if committed early
             raise
 
 

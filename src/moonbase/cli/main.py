@@ -9,19 +9,30 @@ from typing import Annotated, Any
 import typer
 
 from moonbase import settings as settings_mod
+from moonbase.cli.audit_log import audit_log_app
 from moonbase.cli.branches import branch_app, shell
 from moonbase.cli.common import console, err, overrides
 from moonbase.cli.credentials import password_app, role_app
 from moonbase.cli.databases import database_app, org_app, region_app, size_app
+from moonbase.cli.oauth_apps import oauth_app_app
+from moonbase.cli.organizations import org_create, org_members
+from moonbase.cli.service_tokens import service_token_app
+from moonbase.cli.webhooks import webhook_app
 
 app = typer.Typer(no_args_is_help=True, help="Moonbase: the PlanetScale API on your own machines.")
 app.add_typer(database_app, name="database")
+app.add_typer(audit_log_app, name="audit-log")
 app.add_typer(branch_app, name="branch")
 app.add_typer(password_app, name="password")
 app.add_typer(role_app, name="role")
 app.add_typer(org_app, name="org")
+org_app.command("create")(org_create)  # installation admin: writes to the store
+org_app.command("members")(org_members)
 app.add_typer(region_app, name="region")
 app.add_typer(size_app, name="size")
+app.add_typer(webhook_app, name="webhook")
+app.add_typer(service_token_app, name="service-token")
+app.add_typer(oauth_app_app, name="oauth-app")  # installation admin: writes to the store
 app.command()(shell)
 
 

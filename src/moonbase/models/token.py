@@ -18,6 +18,10 @@ class ServiceToken(PublicResource, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    #: who created the token through the API (None: made at first start)
+    actor_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    actor_type: Mapped[str | None] = mapped_column(String(32), default=None)
+    actor_display_name: Mapped[str | None] = mapped_column(String(255), default=None)
 
     accesses: Mapped[list[ServiceTokenAccess]] = relationship(
         back_populates="token", cascade="all, delete-orphan", lazy="selectin"
@@ -55,3 +59,15 @@ class OAuthToken(PublicResource, Base):
     database_id: Mapped[str | None] = mapped_column(String(12), default=None)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    #: the user who authorised the token (None: not bound to a user); GET /v1/user answers
+    #: with this user, and removing the user from the organization revokes the token
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), default=None
+    )
+    # --- OAuth applications (feature: OAuth authorization-code flow) ---
+    #: the application the token was issued to (None: made without one, e.g. by tests)
+    application_id: Mapped[str | None] = mapped_column(
+        ForeignKey("oauth_applications.id", ondelete="CASCADE"), default=None
+    )
+    #: hash of the current refresh token; rotated on every refresh
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)

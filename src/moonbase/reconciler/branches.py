@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from moonbase.ids import utcnow
 from moonbase.models import (
@@ -67,6 +68,9 @@ class BranchWork:
         self.on_progress = on_progress
         #: when each ready branch's servers were last checked
         self.checked: dict[str, datetime] = {}
+        #: called in the transaction that first marks a branch ready (webhooks queue
+        #: ``branch.ready`` there; set by create_app)
+        self.on_ready: Callable[[Session, str], None] | None = None
 
     def run(self, branch_id: str) -> None:
         with self.store.tx() as s:
@@ -292,16 +296,24 @@ class BranchWork:
     def _ready(self, branch_id: str) -> None:
         now = self.clock()
         self.checked[branch_id] = now
-        self._update(
-            branch_id,
-            state=BranchState.READY,
-            ready_at=now,
-            verdict="ready: every server answers and every replica streams",
-            failure=None,
-            failed_permanently=False,
-            attempts=0,
-            next_attempt_at=None,
-        )
+        with self.store.tx() as s:
+            first = s.scalar(select(Branch.ready_at).where(Branch.id == branch_id)) is None
+            s.execute(
+                update(Branch)
+                .where(Branch.id == branch_id)
+                .values(
+                    state=BranchState.READY,
+                    ready_at=now,
+                    verdict="ready: every server answers and every replica streams",
+                    failure=None,
+                    failed_permanently=False,
+                    attempts=0,
+                    next_attempt_at=None,
+                    updated_at=Branch.updated_at,
+                )
+            )
+            if first and self.on_ready is not None:
+                self.on_ready(s, branch_id)
 
     def _back_to_pending(self, branch_id: str, problem: str) -> None:
         self._update(

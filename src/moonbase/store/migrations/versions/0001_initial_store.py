@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 01:01:12.026625
+Create Date: 2026-11-28 01:07:53.340269
 """
 
 from alembic import op
@@ -38,6 +38,30 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email', name=op.f('uq_users_email'))
     )
+    op.create_table('audit_logs',
+    sa.Column('organization_id', sa.String(length=12), nullable=False),
+    sa.Column('action', sa.String(length=128), nullable=False),
+    sa.Column('actor_id', sa.String(length=64), nullable=True),
+    sa.Column('actor_type', sa.String(length=32), nullable=True),
+    sa.Column('actor_display_name', sa.String(length=255), nullable=False),
+    sa.Column('auditable_id', sa.String(length=64), nullable=True),
+    sa.Column('auditable_type', sa.String(length=64), nullable=True),
+    sa.Column('auditable_display_name', sa.String(length=255), nullable=False),
+    sa.Column('target_id', sa.String(length=64), nullable=True),
+    sa.Column('target_type', sa.String(length=64), nullable=True),
+    sa.Column('target_display_name', sa.String(length=255), nullable=True),
+    sa.Column('remote_ip', sa.String(length=64), nullable=True),
+    sa.Column('metadata', sa.JSON(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('id', sa.String(length=12), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_audit_logs_organization_id_organizations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_logs'))
+    )
+    with op.batch_alter_table('audit_logs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audit_logs_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_audit_logs_org_created', ['organization_id', 'created_at', 'id'], unique=False)
+
     op.create_table('databases',
     sa.Column('organization_id', sa.String(length=12), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -83,19 +107,21 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_memberships')),
     sa.UniqueConstraint('organization_id', 'user_id', name=op.f('uq_memberships_organization_id'))
     )
-    op.create_table('oauth_tokens',
+    op.create_table('oauth_applications',
     sa.Column('organization_id', sa.String(length=12), nullable=False),
-    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('redirect_uris', sa.JSON(), nullable=False),
     sa.Column('scopes', sa.JSON(), nullable=False),
-    sa.Column('database_id', sa.String(length=12), nullable=True),
-    sa.Column('expires_at', sa.DateTime(), nullable=True),
-    sa.Column('last_used_at', sa.DateTime(), nullable=True),
+    sa.Column('client_id', sa.String(length=64), nullable=False),
+    sa.Column('client_secret_hash', sa.String(length=64), nullable=False),
+    sa.Column('domain', sa.String(length=255), nullable=False),
+    sa.Column('avatar', sa.String(length=1024), nullable=False),
     sa.Column('id', sa.String(length=12), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_oauth_tokens_organization_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_oauth_tokens')),
-    sa.UniqueConstraint('token_hash', name=op.f('uq_oauth_tokens_token_hash'))
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_oauth_applications_organization_id_organizations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_oauth_applications')),
+    sa.UniqueConstraint('client_id', name=op.f('uq_oauth_applications_client_id'))
     )
     op.create_table('service_tokens',
     sa.Column('organization_id', sa.String(length=12), nullable=False),
@@ -103,12 +129,29 @@ def upgrade() -> None:
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('expires_at', sa.DateTime(), nullable=True),
     sa.Column('last_used_at', sa.DateTime(), nullable=True),
+    sa.Column('actor_id', sa.String(length=64), nullable=True),
+    sa.Column('actor_type', sa.String(length=32), nullable=True),
+    sa.Column('actor_display_name', sa.String(length=255), nullable=True),
     sa.Column('id', sa.String(length=12), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_service_tokens_organization_id_organizations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_service_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_service_tokens_token_hash'))
+    )
+    op.create_table('teams',
+    sa.Column('organization_id', sa.String(length=12), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('slug', sa.String(length=255), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('creator_id', sa.String(length=12), nullable=True),
+    sa.Column('creator_type', sa.String(length=32), nullable=False),
+    sa.Column('id', sa.String(length=12), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_teams_organization_id_organizations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_teams')),
+    sa.UniqueConstraint('organization_id', 'slug', name=op.f('uq_teams_organization_id'))
     )
     op.create_table('branches',
     sa.Column('database_id', sa.String(length=12), nullable=False),
@@ -143,6 +186,47 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['database_id'], ['databases.id'], name=op.f('fk_branches_database_id_databases'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_branches'))
     )
+    op.create_table('oauth_authorization_codes',
+    sa.Column('application_id', sa.String(length=12), nullable=False),
+    sa.Column('user_id', sa.String(length=12), nullable=False),
+    sa.Column('organization_id', sa.String(length=12), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('redirect_uri', sa.String(length=2048), nullable=False),
+    sa.Column('scopes', sa.JSON(), nullable=False),
+    sa.Column('database_id', sa.String(length=12), nullable=True),
+    sa.Column('code_challenge', sa.String(length=128), nullable=True),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('used_at', sa.DateTime(), nullable=True),
+    sa.Column('token_id', sa.String(length=12), nullable=True),
+    sa.Column('id', sa.String(length=12), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['application_id'], ['oauth_applications.id'], name=op.f('fk_oauth_authorization_codes_application_id_oauth_applications'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_oauth_authorization_codes_organization_id_organizations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_oauth_authorization_codes_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_oauth_authorization_codes')),
+    sa.UniqueConstraint('code_hash', name=op.f('uq_oauth_authorization_codes_code_hash'))
+    )
+    op.create_table('oauth_tokens',
+    sa.Column('organization_id', sa.String(length=12), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('scopes', sa.JSON(), nullable=False),
+    sa.Column('database_id', sa.String(length=12), nullable=True),
+    sa.Column('expires_at', sa.DateTime(), nullable=True),
+    sa.Column('last_used_at', sa.DateTime(), nullable=True),
+    sa.Column('user_id', sa.String(length=12), nullable=True),
+    sa.Column('application_id', sa.String(length=12), nullable=True),
+    sa.Column('refresh_token_hash', sa.String(length=64), nullable=True),
+    sa.Column('id', sa.String(length=12), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['application_id'], ['oauth_applications.id'], name=op.f('fk_oauth_tokens_application_id_oauth_applications'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_oauth_tokens_organization_id_organizations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_oauth_tokens_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_oauth_tokens')),
+    sa.UniqueConstraint('refresh_token_hash', name=op.f('uq_oauth_tokens_refresh_token_hash')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_oauth_tokens_token_hash'))
+    )
     op.create_table('service_token_accesses',
     sa.Column('token_id', sa.String(length=12), nullable=False),
     sa.Column('access', sa.String(length=64), nullable=False),
@@ -154,6 +238,35 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['token_id'], ['service_tokens.id'], name=op.f('fk_service_token_accesses_token_id_service_tokens'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_service_token_accesses')),
     sa.UniqueConstraint('token_id', 'access', 'resource_type', 'resource_id', name=op.f('uq_service_token_accesses_token_id'))
+    )
+    op.create_table('team_memberships',
+    sa.Column('team_id', sa.String(length=12), nullable=False),
+    sa.Column('user_id', sa.String(length=12), nullable=False),
+    sa.Column('actor_id', sa.String(length=12), nullable=True),
+    sa.Column('actor_type', sa.String(length=32), nullable=False),
+    sa.Column('id', sa.String(length=12), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_team_memberships_team_id_teams'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_team_memberships_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_team_memberships')),
+    sa.UniqueConstraint('team_id', 'user_id', name=op.f('uq_team_memberships_team_id'))
+    )
+    op.create_table('webhooks',
+    sa.Column('database_id', sa.String(length=12), nullable=False),
+    sa.Column('url', sa.String(length=2048), nullable=False),
+    sa.Column('secret', sa.String(length=128), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('events', sa.JSON(), nullable=False),
+    sa.Column('last_sent_result', sa.Text(), nullable=True),
+    sa.Column('last_sent_success', sa.Boolean(), nullable=True),
+    sa.Column('last_sent_at', sa.DateTime(), nullable=True),
+    sa.Column('last_tested_at', sa.DateTime(), nullable=True),
+    sa.Column('id', sa.String(length=12), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['database_id'], ['databases.id'], name=op.f('fk_webhooks_database_id_databases'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhooks'))
     )
     op.create_table('credentials',
     sa.Column('branch_id', sa.String(length=12), nullable=False),
@@ -202,23 +315,57 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['branch_id'], ['branches.id'], name=op.f('fk_schema_snapshots_branch_id_branches'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('branch_id', name=op.f('pk_schema_snapshots'))
     )
+    op.create_table('webhook_deliveries',
+    sa.Column('id', sa.String(length=12), nullable=False),
+    sa.Column('webhook_id', sa.String(length=12), nullable=False),
+    sa.Column('event', sa.String(length=64), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('state', sa.Enum('PENDING', 'DELIVERED', 'FAILED', name='deliverystate', native_enum=False), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
+    sa.Column('last_result', sa.Text(), nullable=True),
+    sa.Column('lease_until', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['webhook_id'], ['webhooks.id'], name=op.f('fk_webhook_deliveries_webhook_id_webhooks'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries'))
+    )
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_webhook_deliveries_due', ['state', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_deliveries_webhook_id'), ['webhook_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhook_deliveries_webhook_id'))
+        batch_op.drop_index('ix_webhook_deliveries_due')
+
+    op.drop_table('webhook_deliveries')
     op.drop_table('schema_snapshots')
     op.drop_table('instances')
     op.drop_table('credentials')
+    op.drop_table('webhooks')
+    op.drop_table('team_memberships')
     op.drop_table('service_token_accesses')
-    op.drop_table('branches')
-    op.drop_table('service_tokens')
     op.drop_table('oauth_tokens')
+    op.drop_table('oauth_authorization_codes')
+    op.drop_table('branches')
+    op.drop_table('teams')
+    op.drop_table('service_tokens')
+    op.drop_table('oauth_applications')
     op.drop_table('memberships')
     with op.batch_alter_table('databases', schema=None) as batch_op:
         batch_op.drop_index('uq_databases_org_name_live', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.drop_table('databases')
+    with op.batch_alter_table('audit_logs', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_logs_org_created')
+        batch_op.drop_index(batch_op.f('ix_audit_logs_created_at'))
+
+    op.drop_table('audit_logs')
     op.drop_table('users')
     op.drop_table('organizations')
     # ### end Alembic commands ###

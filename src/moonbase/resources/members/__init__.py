@@ -1,0 +1,1 @@
+"""Organization members: list, show, change role, remove."""

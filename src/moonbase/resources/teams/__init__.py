@@ -1,0 +1,1 @@
+"""Organization teams and their members."""

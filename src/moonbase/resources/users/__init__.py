@@ -1,0 +1,1 @@
+"""The current user (GET /v1/user) and how users are rendered."""

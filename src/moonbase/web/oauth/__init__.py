@@ -1,0 +1,1 @@
+"""The OAuth authorization-code flow: consent pages and the token endpoint."""

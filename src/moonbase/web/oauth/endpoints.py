@@ -1,0 +1,253 @@
+"""The authorization-code flow outside /v1: the consent pages and the token endpoint.
+
+GET  /oauth/authorize   validate the request; sign-in form, or the consent page
+POST /oauth/sign-in     email + password of a Moonbase user -> session cookie
+POST /oauth/authorize   allow -> redirect_uri?code=...&state=...; deny -> error=access_denied
+POST /oauth/sign-out    forget the session, back to the sign-in form
+POST /oauth/token       RFC 6749 token endpoint (form-encoded): authorization_code and
+                        refresh_token grants; errors as {"error", "error_description"}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import cache
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, unquote
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy.orm import Session
+
+from moonbase.errors import Unprocessable
+from moonbase.models import User
+from moonbase.passwords import check_password, hash_password
+from moonbase.resources.oauth import authorization, repository, scopes, service
+from moonbase.store.db import Store
+from moonbase.web.oauth import pages
+from moonbase.web.oauth import session as browser
+
+router = APIRouter(prefix="/oauth", include_in_schema=False)
+
+MAX_FORM_BYTES = 64 * 1024
+
+
+class Form(dict[str, str]):
+    """A form-encoded body; ``problem`` says why it could not be read (None: it could)."""
+
+    problem: str | None = None
+
+
+async def form_fields(request: Request) -> Form:
+    form = Form()
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        form.problem = "The request body is too large"
+        return form
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
+    except (UnicodeDecodeError, ValueError):
+        form.problem = "The request body is not a valid form"
+        return form
+    for name, value in pairs:
+        if name in form:
+            form.problem = f"The parameter {name} is given more than once"
+        form[name] = value
+    return form
+
+
+FormDep = Annotated[Form, Depends(form_fields)]
+
+
+@cache
+def _no_user() -> str:
+    """Checked when the email is unknown, so a wrong email takes as long as a wrong password."""
+    return hash_password("moonbase: no such user")
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def _see_other(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _authorize_url(query: str) -> str:
+    return f"/oauth/authorize?{query}"
+
+
+def _show(
+    request: Request,
+    db: Session,
+    auth: authorization.AuthorizationRequest,
+    bs: browser.BrowserSession,
+) -> Response:
+    """The sign-in form, or the consent page for the signed-in user."""
+    app = auth.application
+    org = repository.organization(db, app.organization_id)
+    user = db.get(User, bs.user_id) if bs.user_id else None
+    csrf = browser.csrf_token(request, bs)
+    if user is None:
+        response: Response = pages.sign_in_page(app, org, csrf, auth.query)
+    else:
+        problem = authorization.consent_problem(db, auth, user)
+        dbs = repository.databases(db, org.id)
+        response = pages.consent_page(app, org, user, auth.scopes, dbs, csrf, auth.query, problem)
+    browser.write(request, response, bs)
+    return response
+
+
+def _parse(db: Session, query: str) -> authorization.AuthorizationRequest | Response:
+    try:
+        return authorization.parse_authorization(db, query)
+    except authorization.UntrustedClient as exc:
+        return pages.error_page("This application cannot be authorized", str(exc))
+    except authorization.RedirectableError as exc:
+        return _see_other(exc.location)
+
+
+@router.get("/authorize")
+def authorize(request: Request) -> Response:
+    with _store(request).tx() as db:
+        auth = _parse(db, request.url.query)
+        if isinstance(auth, Response):
+            return auth
+        bs = browser.read(request)
+        if bs is not None and bs.user_id and db.get(User, bs.user_id) is None:
+            bs = None  # the user is gone
+        return _show(request, db, auth, bs or browser.BrowserSession.new())
+
+
+def _expired_form() -> Response:
+    return pages.error_page(
+        "The form has expired",
+        "Go back to the application and start again (or reload the sign-in page).",
+        403,
+    )
+
+
+@router.post("/sign-in")
+def sign_in(request: Request, form: FormDep) -> Response:
+    query = form.get("authorize_query", "")
+    bs = browser.read(request)
+    if form.problem or not browser.csrf_ok(request, bs, form.get("csrf_token")):
+        return _expired_form()
+    assert bs is not None
+    with _store(request).tx() as db:
+        auth = _parse(db, query)
+        if isinstance(auth, Response):
+            return auth
+        email = form.get("email", "").strip()
+        user = repository.user_by_email(db, email) if email else None
+        if not check_password(form.get("password", ""), user.password_hash if user else _no_user()):
+            user = None
+        if user is None:
+            org = repository.organization(db, auth.application.organization_id)
+            csrf = browser.csrf_token(request, bs)
+            return pages.sign_in_page(
+                auth.application, org, csrf, query, email, "Wrong email or password", 401
+            )
+        response = _see_other(_authorize_url(query))
+        browser.write(request, response, browser.BrowserSession.new(user.id))
+        return response
+
+
+@router.post("/authorize")
+def decide(request: Request, form: FormDep) -> Response:
+    query = form.get("authorize_query", "")
+    bs = browser.read(request)
+    if form.problem or not browser.csrf_ok(request, bs, form.get("csrf_token")):
+        return _expired_form()
+    assert bs is not None
+    with _store(request).tx() as db:
+        auth = _parse(db, query)
+        if isinstance(auth, Response):
+            return auth
+        user = db.get(User, bs.user_id) if bs.user_id else None
+        if user is None:
+            return _show(request, db, auth, browser.BrowserSession.new())
+        decision = form.get("decision")
+        if decision == "deny":
+            denied = {"error": "access_denied", "error_description": "The user denied access"}
+            return _see_other(
+                authorization.redirect_with(auth.redirect_uri, {**denied, "state": auth.state})
+            )
+        if decision != "approve":
+            return pages.error_page("Unknown decision", "Choose Allow or Deny.")
+        database_id = form.get("database") or None
+        if not scopes.needs_database(auth.scopes):
+            database_id = None
+        try:
+            code = authorization.grant_code(db, auth, user, database_id)
+        except Unprocessable as exc:
+            return pages.error_page("Access cannot be granted", exc.message, 403)
+        return _see_other(
+            authorization.redirect_with(auth.redirect_uri, {"code": code, "state": auth.state})
+        )
+
+
+@router.post("/sign-out")
+def sign_out(request: Request, form: FormDep) -> Response:
+    query = form.get("authorize_query", "")
+    if form.problem or not browser.csrf_ok(request, browser.read(request), form.get("csrf_token")):
+        return _expired_form()
+    response = _see_other(_authorize_url(query))
+    browser.clear(request, response)
+    return response
+
+
+# --- the token endpoint -------------------------------------------------------------------
+
+
+def _token_error(error: str, description: str) -> JSONResponse:
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    status = 401 if error == "invalid_client" else 400
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="Moonbase OAuth"'
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status, headers=headers
+    )
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """RFC 6749 2.3.1: ``Basic base64(urlencoded(id):urlencoded(secret))``."""
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    client_id, _, secret = decoded.partition(":")
+    return unquote(client_id), unquote(secret)
+
+
+@router.post("/token")
+def token(request: Request, form: FormDep) -> Response:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return _token_error("invalid_request", "Send application/x-www-form-urlencoded")
+    if form.problem:
+        return _token_error("invalid_request", form.problem)
+    basic = _basic_credentials(request.headers.get("authorization"))
+    if basic is not None and (
+        "client_secret" in form or "client_id" in form and basic[0] != form["client_id"]
+    ):
+        return _token_error("invalid_request", "Use one way of client authentication")
+    client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
+    if not client_id or not secret:
+        return _token_error("invalid_client", "Client authentication is required")
+    body: dict[str, Any] | None = None
+    failure: service.GrantError | None = None
+    with _store(request).tx() as db:
+        try:
+            app = service.authenticate_client(db, client_id, secret)
+            issued = service.grant(db, app, form.get("grant_type", ""), dict(form))
+            body = service.token_response(issued)
+        except service.GrantError as exc:
+            failure = exc  # committed all the same: a reused code's token stays revoked
+    if failure is not None or body is None:
+        assert failure is not None
+        return _token_error(failure.error, failure.description)
+    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
