@@ -86,14 +86,20 @@ def up(
 
     def first_start(admin: Any) -> None:
         console.print(
-            f"\n[bold]Moonbase is set up.[/bold] Organization: [cyan]{admin.organization}[/cyan]\n"
-            f"Admin service token (shown once; saved for the moonbase CLI in "
-            f"{settings.home / 'cli.json'}):\n\n"
-            f"  export PLANETSCALE_SERVICE_TOKEN_ID={admin.token_id}\n"
-            f"  export PLANETSCALE_SERVICE_TOKEN={admin.token}\n\n"
-            f'  curl -H "Authorization: {admin.token_id}:{admin.token}" '
-            f"{settings.base_url}/v1/organizations/{admin.organization}/databases\n"
+            f"\n[bold]Moonbase is set up.[/bold] Organization: [cyan]{admin.organization}[/cyan]"
         )
+        if settings.admin_token:
+            # it came from MOONBASE_ADMIN_TOKEN: the caller knows it; never echo it to a log
+            console.print(f"Admin service token: {admin.token_id} (from MOONBASE_ADMIN_TOKEN)\n")
+        else:
+            console.print(
+                f"Admin service token (shown once; saved for the moonbase CLI in "
+                f"{settings.home / 'cli.json'}):\n\n"
+                f"  export PLANETSCALE_SERVICE_TOKEN_ID={admin.token_id}\n"
+                f"  export PLANETSCALE_SERVICE_TOKEN={admin.token}\n\n"
+                f'  curl -H "Authorization: {admin.token_id}:{admin.token}" '
+                f"{settings.base_url}/v1/organizations/{admin.organization}/databases\n"
+            )
         if admin.admin_password:
             console.print(
                 f"Administrator sign-in (for the OAuth consent page): {admin.admin_email} / "

@@ -98,24 +98,29 @@ def _actor_name(session: Session, actor_type: str, actor_id: str) -> str:
     return (_display(session, row) if row is not None else None) or actor_id
 
 
+def _named(obj: Any, values: set[str]) -> bool:
+    """Whether the path names ``obj`` (by id, name or slug)."""
+    return any(getattr(obj, a, None) in values for a in ("id", "name", "slug"))
+
+
 def _loaded(session: Session, models: Iterable[str], values: set[str]) -> Any:
     """A row of one of ``models`` that the request loaded and its path names."""
     for obj in list(session.identity_map.values()):
-        if type(obj).__name__ not in models:
-            continue
-        if any(getattr(obj, a, None) in values for a in ("id", "name", "slug")):
+        if type(obj).__name__ in models and _named(obj, values):
             return obj
     return None
 
 
 def _target(session: Session, req: Request, action: str, kind: TargetKind) -> Ref | None:
     verb = action.partition(".")[2]
-    # what a create made, what a delete removed: before rows the request touched on the way
+    values = {v for v in req.path_params.values() if v}
+    # what a create made, what a delete removed, the row the path names: before rows the
+    # request touched on the way (a branch's descendants deleted with it)
     first = {"created": "created", "deleted": "deleted"}.get(verb)
-    for change in sorted(req.changes, key=lambda c: c.kind != first):
+    changes = sorted(req.changes, key=lambda c: (c.kind != first, not _named(c.obj, values)))
+    for change in changes:
         if type(change.obj).__name__ in kind.models and getattr(change.obj, "id", None):
             return _ref(session, kind.public, change.obj)
-    values = {v for v in req.path_params.values() if v}
     obj = _loaded(session, kind.models, values)
     if obj is not None:
         return _ref(session, kind.public, obj)
