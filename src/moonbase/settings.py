@@ -84,7 +84,7 @@ class Settings:
     #: hosts webhook URLs may point at (lowercase); empty: any host
     webhook_allowed_hosts: tuple[str, ...] = ()
     #: attempts per delivery before it counts as failed (retries wait 1 s, 2 s, 4 s ...)
-    webhook_max_attempts: int = 8
+    webhook_max_attempts: int = 10
     #: the first retry's delay in seconds; each further retry waits twice as long
     webhook_retry_delay: float = 1.0
     # --- OAuth consent pages ---

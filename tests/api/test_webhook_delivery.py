@@ -44,6 +44,7 @@ from api_support import (
     create_branch,
     create_db,
     db_path,
+    ready_db,
     settings_for,
     store,
     wait_until,
@@ -168,7 +169,7 @@ def signature(secret: str, body: bytes) -> str:
 
 def test_test_webhook_sends_a_signed_webhook_test() -> None:
     with Receiver() as receiver, served() as api:
-        create_db(api, "shop")
+        ready_db(api, "shop")
         hook = create_hook(api, "shop", f"{receiver.url}/hooks/ps", events=["branch.ready"])
         before = int(time.time())
         assert api.post(f"{hooks_path('shop')}/{hook['id']}/test").status_code == 204
@@ -203,7 +204,7 @@ def test_test_webhook_sends_a_signed_webhook_test() -> None:
 def test_a_failed_delivery_is_retried_with_the_same_bytes() -> None:
     with Receiver(statuses=(500, 200)) as receiver, served() as api:
         app: FastAPI = api.app  # type: ignore[assignment]
-        create_db(api, "shop")
+        ready_db(api, "shop")
         hook = create_hook(api, "shop", f"{receiver.url}/retry")
         assert api.post(f"{hooks_path('shop')}/{hook['id']}/test").status_code == 204
 
@@ -225,7 +226,7 @@ def test_a_failed_delivery_is_retried_with_the_same_bytes() -> None:
 def test_gives_up_after_the_last_attempt_and_follows_no_redirect() -> None:
     with Receiver(statuses=(302,)) as receiver, served(webhook_max_attempts=3) as api:
         app: FastAPI = api.app  # type: ignore[assignment]
-        create_db(api, "shop")
+        ready_db(api, "shop")
         hook = create_hook(api, "shop", f"{receiver.url}/moved")
         assert api.post(f"{hooks_path('shop')}/{hook['id']}/test").status_code == 204
 
@@ -278,7 +279,7 @@ def test_nothing_is_sent_for_a_change_that_rolled_back() -> None:
     with Receiver() as receiver, served() as api:
         app: FastAPI = api.app  # type: ignore[assignment]
         outbox = app.state.webhooks
-        create_db(api, "shop")
+        ready_db(api, "shop")
         hook = create_hook(api, "shop", f"{receiver.url}/tx", events=["webhook.test"])
 
         with pytest.raises(RuntimeError), store(app).tx() as s:
@@ -302,7 +303,7 @@ def test_nothing_is_sent_for_a_change_that_rolled_back() -> None:
 def test_the_wake_up_comes_only_after_commit() -> None:
     with served() as api:
         app: FastAPI = api.app  # type: ignore[assignment]
-        create_db(api, "shop")
+        ready_db(api, "shop")
         hook = create_hook(api, "shop", "http://127.0.0.1:9/x")
         wakes: list[str] = []
         outbox = type(app.state.webhooks)(app.state.settings, wake=lambda: wakes.append("w"))
@@ -322,7 +323,7 @@ def test_pending_deliveries_survive_a_restart() -> None:
     try:
         with Receiver(statuses=(503,)) as receiver:
             with served(home, webhook_retry_delay=0.5) as api:
-                create_db(api, "shop")
+                ready_db(api, "shop")
                 hook = create_hook(api, "shop", f"{receiver.url}/later")
                 assert api.post(f"{hooks_path('shop')}/{hook['id']}/test").status_code == 204
                 (first,) = receiver.wait_for(1)
@@ -348,7 +349,7 @@ def test_a_claim_left_by_a_killed_process_is_released_at_start() -> None:
     try:
         with Receiver() as receiver:
             with served(home) as api:
-                create_db(api, "shop")
+                ready_db(api, "shop")
                 hook = create_hook(api, "shop", f"{receiver.url}/claimed")
                 app: FastAPI = api.app  # type: ignore[assignment]
                 # queued and claimed by a worker that then died: held for another minute
@@ -401,7 +402,7 @@ def test_webhook_cli_commands() -> None:
             assert result.exit_code == code, f"moonbase {' '.join(args)}:\n{result.output}"
             return result.output
 
-        cli("database", "create", "shop")
+        cli("database", "create", "shop", "--wait")
         made = json.loads(
             cli("webhook", "create", "shop", "--url", f"{receiver.url}/cli",
                 "--events", "branch.ready, webhook.test", "--format", "json")

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from moonbase.api.access import RULES
 from moonbase.contract.facts import operation
-from moonbase.models import Webhook, WebhookDelivery
+from moonbase.models import Database, Webhook, WebhookDelivery
 from moonbase.webhooks.policy import EVENTS, MAX_PER_DATABASE
 
 from api_support import (
@@ -23,13 +23,14 @@ from api_support import (
     TIMESTAMP_RE,
     add_organization,
     assert_error,
-    create_db,
     db_id,
     db_path,
     installation,
     org_id,
+    ready_db,
     service_token,
     store,
+    wait_until,
 )
 from contract import assert_matches_spec
 
@@ -56,7 +57,7 @@ def stored_hooks(app: FastAPI) -> int:
 
 
 def test_crud_in_the_spec_shape(api: TestClient) -> None:
-    create_db(api, "shop")
+    ready_db(api, "shop")
     made = create_hook(api, "shop", "https://hooks.example.com/ps")
     assert ID_RE.match(made["id"])
     assert made["url"] == "https://hooks.example.com/ps"
@@ -112,7 +113,7 @@ def test_crud_in_the_spec_shape(api: TestClient) -> None:
 def test_every_planetscale_event_name_is_accepted(api: TestClient) -> None:
     spec_enum = operation("create_webhook")["responses"]["201"]["properties"]["events"]["items"]
     assert tuple(spec_enum["enum"]) == EVENTS and len(EVENTS) == 19
-    create_db(api, "shop")
+    ready_db(api, "shop")
     made = create_hook(api, "shop", "https://hooks.example.com/all", events=list(EVENTS))
     assert made["events"] == list(EVENTS)
 
@@ -142,7 +143,7 @@ def test_every_planetscale_event_name_is_accepted(api: TestClient) -> None:
 def test_invalid_bodies_are_422_and_store_nothing(
     api: TestClient, app: FastAPI, body: dict[str, Any], words: str
 ) -> None:
-    create_db(api, "shop")
+    ready_db(api, "shop")
     error = assert_error(api.post(hooks_path("shop"), json=body), 422, "unprocessable")
     assert words in error["message"], error
     assert stored_hooks(app) == 0
@@ -156,7 +157,7 @@ def test_invalid_bodies_are_422_and_store_nothing(
 
 
 def test_malformed_json_is_400(api: TestClient, app: FastAPI) -> None:
-    create_db(api, "shop")
+    ready_db(api, "shop")
     response = api.post(
         hooks_path("shop"), content=b"{not json", headers={"Content-Type": "application/json"}
     )
@@ -166,8 +167,8 @@ def test_malformed_json_is_400(api: TestClient, app: FastAPI) -> None:
 
 
 def test_at_most_five_per_database_and_each_url_once(api: TestClient, app: FastAPI) -> None:
-    create_db(api, "shop")
-    create_db(api, "other")
+    ready_db(api, "shop")
+    ready_db(api, "other")
     made = [create_hook(api, "shop", f"https://h.example/{i}") for i in range(MAX_PER_DATABASE)]
     error = assert_error(
         api.post(hooks_path("shop"), json={"url": "https://h.example/6"}), 422, "unprocessable"
@@ -195,7 +196,7 @@ def test_at_most_five_per_database_and_each_url_once(api: TestClient, app: FastA
 
 def test_allowed_hosts_setting() -> None:
     with installation(webhook_allowed_hosts=("hooks.example.com", "127.0.0.1")) as (api, _):
-        create_db(api, "shop")
+        ready_db(api, "shop")
         made = create_hook(api, "shop", "https://HOOKS.example.com/x")
         create_hook(api, "shop", "http://127.0.0.1:9999/x")
         for url in ("https://evil.example/x", "https://hooks.example.com.evil.example/x",
@@ -212,8 +213,8 @@ def test_allowed_hosts_setting() -> None:
 
 
 def test_webhooks_belong_to_their_database_and_organization(api: TestClient, app: FastAPI) -> None:
-    create_db(api, "shop")
-    create_db(api, "other")
+    ready_db(api, "shop")
+    ready_db(api, "other")
     made = create_hook(api, "shop", "https://h.example/x")
     for method in ("GET", "PATCH", "DELETE"):
         response = api.request(method, f"{hooks_path('other')}/{made['id']}", json={})
@@ -239,7 +240,7 @@ def test_accesses_are_the_specs() -> None:
 
 
 def test_read_database_reads_and_write_database_writes(api: TestClient, app: FastAPI) -> None:
-    create_db(api, "shop")
+    ready_db(api, "shop")
     made = create_hook(api, "shop", "https://h.example/x")
     shop = db_id(app, "shop")
     reader = service_token(app, [("read_database", "Database", shop)])
@@ -267,7 +268,7 @@ def test_read_database_reads_and_write_database_writes(api: TestClient, app: Fas
 def test_test_webhook_is_limited_to_once_per_20_seconds(api: TestClient, app: FastAPI) -> None:
     """The limit itself (deliveries are in test_webhook_delivery.py). The receiver does not
     exist: the delivery fails, which does not matter here."""
-    create_db(api, "shop")
+    ready_db(api, "shop")
     made = create_hook(api, "shop", "http://127.0.0.1:9/nobody")
     test = f"{hooks_path('shop')}/{made['id']}/test"
     first = api.post(test)
@@ -290,3 +291,21 @@ def test_test_webhook_is_limited_to_once_per_20_seconds(api: TestClient, app: Fa
         hook.last_tested_at = hook.last_tested_at.replace(year=hook.last_tested_at.year - 1)
     assert api.post(test).status_code == 204
     assert queued() == 3
+
+
+def test_deleting_the_database_removes_its_webhooks(api: TestClient, app: FastAPI) -> None:
+    ready_db(api, "shop")
+    ready_db(api, "other")
+    create_hook(api, "shop", "https://h.example/gone")
+    kept = create_hook(api, "other", "https://h.example/kept")
+    shop = db_id(app, "shop")
+    assert api.delete(db_path("shop")).status_code == 204
+    assert_error(api.get(hooks_path("shop")), 404, "not_found")
+
+    def torn_down() -> bool:
+        with store(app).tx() as s:
+            return s.get(Database, shop) is None
+
+    wait_until(torn_down, what="the deleted database's rows to go")
+    with store(app).tx() as s:
+        assert [h.id for h in s.scalars(select(Webhook))] == [kept["id"]]

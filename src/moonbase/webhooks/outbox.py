@@ -74,13 +74,11 @@ class Outbox:
         now = utcnow()
         count = 0
         for hook in hooks:
-            from sqlalchemy.orm import Session as _S
-            _own = _S(session.get_bind()); _own.add(
+            session.add(
                 WebhookDelivery(
                     webhook_id=hook.id, event=event_name, body=body, next_attempt_at=now
                 )
             )
-            _own.commit(); self.wake()
             count += 1
         if count:
             session.flush()
