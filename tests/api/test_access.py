@@ -6,6 +6,11 @@ that one calls every operation, on a production and on a development branch wher
 operation is about a branch, and must succeed exactly where the spec lists it. Where
 Moonbase knowingly asks for something else (``access.BEYOND_SPEC``), the tests hold their own
 description of the deviation (``DEVIATIONS``) and both must agree.
+
+Who the caller is matters beyond its lists in two places, both written into the oracle:
+an operation the spec gives no OAuth scope is for service tokens only (unless it needs
+nothing at all), and the current user exists only behind an OAuth token issued to a person
+(``NEEDS_A_PERSON``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from oauth_support import Client, register
+from sqlalchemy import delete, select, update
 
 from moonbase.api.access import (
     BEYOND_SPEC,
@@ -30,8 +36,21 @@ from moonbase.api.access import (
     RULES,
 )
 from moonbase.contract.facts import load_facts, operation
-from moonbase.ids import utcnow
-from moonbase.models import Branch, Credential, Database, Desired, Organization
+from moonbase.ids import new_secret, token_hash, utcnow
+from moonbase.models import (
+    Branch,
+    Credential,
+    Database,
+    Desired,
+    Membership,
+    OAuthToken,
+    Organization,
+    ServiceToken,
+    ServiceTokenAccess,
+    Team,
+    TeamMembership,
+    Webhook,
+)
 from moonbase.provisioners.fake import FakeProvisioner
 
 from api_support import (
@@ -57,6 +76,7 @@ from api_support import (
     wait_branch_ready,
 )
 from contract import assert_matches_spec
+from people_support import add_user, admin_user_id, role_of, user_token
 
 #: The spec's production / other-branch pairs of accesses: on a production branch only the
 #: production member counts (behaviour doc 6.3, "Production vs non-production split").
@@ -104,10 +124,33 @@ DEVIATIONS: dict[str, Deviation] = {
     "update_safe_migrations": Deviation(like="update_branch"),
     # not in the spec at all (pscale calls it): what reading the schema takes
     "refresh_branch_schema": Deviation(like="get_branch_schema"),
+    # not in the spec (pscale / planetscale-go call them): a token's accesses are part of the
+    # token, so reading them is reading it, granting is what creating takes, and removing some
+    # is the lesser part of deleting it
+    "list_service_token_accesses": Deviation(like="get_service_token"),
+    "list_service_token_grants": Deviation(like="get_service_token"),
+    "add_service_token_accesses": Deviation(like="create_service_token"),
+    "delete_service_token_accesses": Deviation(like="delete_service_token"),
 }
 
 #: operations outside the spec and the operation whose response body they share
 BODY_LIKE = {"refresh_branch_schema": "get_branch"}
+#: operations outside the spec that share no operation's body: the status of their success
+#: (their bodies are held to the spec's pieces in test_spec_coverage)
+OUTSIDE_SPEC_SUCCESS = {
+    "list_service_token_accesses": 200,
+    "list_service_token_grants": 200,
+    "add_service_token_accesses": 200,
+    "delete_service_token_accesses": 204,
+}
+OUTSIDE_SPEC = set(BODY_LIKE) | set(OUTSIDE_SPEC_SUCCESS)
+
+#: operations about the person behind the token. The spec lists no access for them (so any
+#: token may ask), but a service token belongs to the organization and an OAuth token may be
+#: issued to no person: they have no current user, and Moonbase answers 404
+#: (users.service.current_user). The matrix calls these with a token of the same single scope
+#: issued to a person.
+NEEDS_A_PERSON = {"get_current_user"}
 
 
 @dataclass(frozen=True)
@@ -147,6 +190,8 @@ def rule_lists(op: str) -> Lists:
 
 
 def _success(op: str) -> int:
+    if op in OUTSIDE_SPEC_SUCCESS:
+        return OUTSIDE_SPEC_SUCCESS[op]
     codes = [int(c) for c in operation(BODY_LIKE.get(op, op))["responses"] if c[0] == "2"]
     assert len(codes) == 1, (op, codes)
     return codes[0]
@@ -154,6 +199,8 @@ def _success(op: str) -> int:
 
 def service_token_may(op: str, access: str, production: bool = False) -> bool:
     """``production``: the call targets a production branch (False off branches)."""
+    if op in NEEDS_A_PERSON:  # a service token is no person
+        return False
     listed = expected(op).accesses
     if not listed:  # the spec names no access: any token of the organization
         return True
@@ -163,9 +210,12 @@ def service_token_may(op: str, access: str, production: bool = False) -> bool:
 
 
 def oauth_may(op: str, level: str, scope: str, production: bool = False) -> bool:
+    """For a token issued to a person (NEEDS_A_PERSON), or to nobody otherwise."""
     scopes = expected(op).scopes
-    if not scopes:  # no scope listed at any level: any token of the organization
-        return True
+    if not scopes:
+        # no scope listed at any level: service tokens only (auth.py), unless the operation
+        # needs nothing at all (then any token of the organization)
+        return not expected(op).accesses
     if scope not in scopes.get(level, ()):
         return False
     return not (production and scope in PRODUCTION_SIBLING_SCOPE)
@@ -204,7 +254,8 @@ def test_documented_deviations_only_ever_add() -> None:
             assert names <= want.scopes.get(level, frozenset()), (op, level)
         assert spec != want, f"{op} is documented as beyond the spec but matches it"
     outside = {op for op in RULES if spec_lists(op) is None}
-    assert outside == {"refresh_branch_schema"}, outside
+    assert outside == OUTSIDE_SPEC, outside
+    assert not set(BODY_LIKE) & set(OUTSIDE_SPEC_SUCCESS)
 
 
 def test_access_and_scope_names_are_known() -> None:
@@ -256,6 +307,31 @@ def test_the_oracle_knows_the_production_pairs() -> None:
     assert not service_token_may("delete_branch", "write_database")
     assert not service_token_may("enable_safe_migrations", "read_branch")  # not "anyone"
     assert service_token_may("refresh_branch_schema", "read_branch", production=True)
+
+
+def test_the_oracle_knows_who_the_caller_is() -> None:
+    """OAuth tokens and operations the spec gives no scope; the current user; the operations
+    outside the spec that stand in for the spec's service-token operations."""
+    assert service_token_may("list_service_tokens", "read_service_tokens")
+    assert not any(
+        oauth_may("list_service_tokens", lvl, s) for lvl, s in _scopes_of_implemented_operations()
+    )
+    assert not any(oauth_may("list_audit_logs", "organization", s) for s in ORG_ACCESSES)
+    assert service_token_may("add_service_token_accesses", "write_service_tokens")
+    assert not service_token_may("add_service_token_accesses", "read_service_tokens")
+    assert service_token_may("delete_service_token_accesses", "delete_service_tokens")
+    assert service_token_may("list_service_token_grants", "read_service_tokens")
+    # no person behind a service token, whatever it holds
+    assert not any(service_token_may("get_current_user", a) for a in ORG_ACCESSES)
+    assert oauth_may("get_current_user", "user", "read_user")
+    assert not oauth_may("get_current_user", "organization", "read_organization")
+    # anyone of the organization: no access listed, and a scope for OAuth tokens
+    assert service_token_may("list_organizations", "read_invoices")
+    assert oauth_may("list_organizations", "user", "read_organizations")
+    # members and teams: write_teams for tokens, but the organization scope for OAuth
+    assert service_token_may("create_organization_team", "write_teams")
+    assert not service_token_may("create_organization_team", "write_organization")
+    assert oauth_may("create_organization_team", "organization", "write_organization")
 
 
 # --- authentication ----------------------------------------------------------------------
@@ -513,6 +589,22 @@ def test_deleting_a_production_branch_needs_delete_production_branch(
 # (production, default) and ``dev`` (development); shop also has ``flip``, which promote and
 # demote turn over (its production flag is set in the store before each), and per probe a
 # development and a production branch that delete_branch may remove.
+#
+# The organization's other resources (``Kept``): people and a team, a service token, an OAuth
+# application with a token, a webhook on shop; and per probe one of each kind a delete may
+# remove. The OAuth tokens of the matrix are issued to no person, like api_support's
+# ``oauth_token``: such a token acts for the organization itself (users.service.caller), so the
+# admin role that members and teams ask of a person does not apply and the spec's scopes
+# decide alone (the role is test_members_teams' subject). Only NEEDS_A_PERSON operations are
+# called with a token issued to a person, the installation's first administrator.
+#
+# The installation allows far more requests than the default rate limit (600 a minute per
+# token): each probing token makes about a hundred, but the administrator's token, which makes
+# the targets and cleans up after every probing token, makes well over a thousand a minute.
+
+#: where the matrix's webhooks point: nothing listens (a test delivery fails at once, and is
+#: not retried: ``webhook_max_attempts=1``)
+HOOK = "http://127.0.0.1:9/"
 
 
 @dataclass
@@ -526,6 +618,30 @@ class Targets:
     password_ids: dict[bool, str]
     role_ids: dict[bool, str]
     branches: dict[bool, str]
+    #: a member (user id), a team (slug), a service token, an OAuth token, a webhook
+    member_id: str
+    team: str
+    service_token_id: str
+    oauth_token_id: str
+    webhook_id: str
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What the probes of the organization's other resources read and change, never delete."""
+
+    #: a member whose role update_organization_membership sets
+    member_id: str
+    #: a team (slug) with a permanent member, and a member the probes move in and out of it
+    team: str
+    team_member_id: str
+    joiner_id: str
+    service_token_id: str
+    application: Client
+    oauth_token_id: str
+    webhook_id: str
+    #: the person NEEDS_A_PERSON operations are called for
+    person_id: str
 
 
 @dataclass
@@ -538,8 +654,11 @@ class World:
     #: kept credentials (made with a ttl, so renewable), keyed by "on a production branch"
     password_ids: dict[bool, str]
     role_ids: dict[bool, str]
+    kept: Kept
     counter: int = 0
     spare: Targets | None = None
+    #: the kept OAuth token's current refresh token (create_oauth_token rotates it)
+    refresh_token: str = ""
 
 
 def _on(production: bool) -> str:
@@ -558,10 +677,58 @@ def _roles(production: bool) -> str:
     return f"{branch_path('pgdb', _on(production))}/roles"
 
 
+def _keep(client: TestClient) -> Kept:
+    app: FastAPI = client.app  # type: ignore[assignment]
+    member, keeper, joiner = (
+        add_user(app, f"{who}@acme.test") for who in ("kept", "keeper", "joiner")
+    )
+    team = client.post(f"{org_path()}/teams", json={"name": "Keepers"})
+    assert team.status_code == 200, team.text
+    slug = team.json()["slug"]
+    joined = client.post(f"{org_path()}/teams/{slug}/members", json={"user_id": keeper})
+    assert joined.status_code == 200, joined.text
+    token = client.post(f"{org_path()}/service-tokens", json={"name": "kept"})
+    assert token.status_code == 200, token.text
+    hook = client.post(f"{db_path('shop')}/webhooks", json={"url": f"{HOOK}kept"})
+    assert hook.status_code == 201, hook.text
+    application = register(app)
+    return Kept(
+        member_id=member,
+        team=slug,
+        team_member_id=keeper,
+        joiner_id=joiner,
+        service_token_id=token.json()["id"],
+        application=application,
+        oauth_token_id=_application_token(app, application),
+        webhook_id=hook.json()["id"],
+        person_id=admin_user_id(app),
+    )
+
+
+def _application_token(app: FastAPI, application: Client) -> str:
+    """A token the application was issued for the first administrator (as if through the
+    authorization-code flow); its refresh token is set by whoever refreshes it."""
+    with store(app).tx() as s:
+        token = OAuthToken(
+            organization_id=org_id(app),
+            token_hash=token_hash(new_secret("pscale_oauth_")),
+            refresh_token_hash=token_hash(new_secret("pscale_oauth_refresh_")),
+            scopes=["organization:read_databases"],
+            user_id=admin_user_id(app),
+            application_id=application.id,
+            expires_at=utcnow() + timedelta(days=30),
+        )
+        s.add(token)
+        s.flush()
+        return token.id
+
+
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    # many probes share it: no frequent health checks of the branches they leave behind
-    with installation(health_interval=60.0) as (client, fake):
+    # many probes share it: no frequent health checks of the branches they leave behind, a
+    # rate limit the matrix cannot reach, test deliveries to nowhere not retried
+    quiet = {"health_interval": 60.0, "rate_limit": 1_000_000, "webhook_max_attempts": 1}
+    with installation(**quiet) as (client, fake):
         ready_db(client, "shop")
         ready_db(client, "pgdb", "postgresql")
         for db, name in (("shop", "dev"), ("shop", "flip"), ("pgdb", "dev")):
@@ -574,8 +741,16 @@ def world() -> Iterator[World]:
             passwords[production] = client.post(_pw(production), json=keep).json()["id"]
             roles[production] = client.post(_roles(production), json=keep).json()["id"]
         app = client.app
+        kept = _keep(client)
         yield World(
-            client, fake, org_id(app), db_id(app, "shop"), db_id(app, "pgdb"), passwords, roles
+            client,
+            fake,
+            org_id(app),
+            db_id(app, "shop"),
+            db_id(app, "pgdb"),
+            passwords,
+            roles,
+            kept,
         )
 
 
@@ -657,6 +832,126 @@ def _has_credential(w: World, kind: str, name: str) -> bool:
     return found is not None
 
 
+def _role(w: World, user_id: str) -> str | None:
+    """The user's role in the organization; None once not a member."""
+    return role_of(w.client.app, user_id, w.org_id)  # type: ignore[arg-type]
+
+
+def _set_role(w: World, user_id: str, role: str) -> None:
+    with store(w.client.app).tx() as s:
+        s.execute(
+            update(Membership)
+            .where(Membership.organization_id == w.org_id, Membership.user_id == user_id)
+            .values(role=role)
+        )
+
+
+def _team(w: World, slug: str) -> Team | None:
+    with store(w.client.app).tx() as s:
+        found = s.scalar(select(Team).where(Team.organization_id == w.org_id, Team.slug == slug))
+        if found is not None:
+            s.expunge(found)
+        return found
+
+
+def _in_team(w: World, slug: str, user_id: str) -> bool:
+    team = _team(w, slug)
+    assert team is not None, slug
+    with store(w.client.app).tx() as s:
+        found = s.scalar(
+            select(TeamMembership.id).where(
+                TeamMembership.team_id == team.id, TeamMembership.user_id == user_id
+            )
+        )
+    return found is not None
+
+
+def _set_in_team(w: World, slug: str, user_id: str, member: bool) -> None:
+    team = _team(w, slug)
+    assert team is not None, slug
+    if _in_team(w, slug, user_id) is member:
+        return
+    with store(w.client.app).tx() as s:
+        if member:
+            s.add(TeamMembership(team_id=team.id, user_id=user_id))
+        else:
+            s.execute(
+                delete(TeamMembership).where(
+                    TeamMembership.team_id == team.id, TeamMembership.user_id == user_id
+                )
+            )
+
+
+def _service_token_ids(w: World, name: str | None = None) -> list[str]:
+    with store(w.client.app).tx() as s:
+        query = select(ServiceToken.id).where(ServiceToken.organization_id == w.org_id)
+        if name is not None:
+            query = query.where(ServiceToken.name == name)
+        return list(s.scalars(query))
+
+
+def _kept_token_holds(w: World, access: str) -> bool:
+    """Whether the kept service token holds ``access`` organization-wide."""
+    with store(w.client.app).tx() as s:
+        found = s.scalar(
+            select(ServiceTokenAccess.id).where(
+                ServiceTokenAccess.token_id == w.kept.service_token_id,
+                ServiceTokenAccess.access == access,
+                ServiceTokenAccess.resource_type == "Organization",
+                ServiceTokenAccess.resource_id == w.org_id,
+            )
+        )
+    return found is not None
+
+
+def _set_kept_token_holds(w: World, access: str, held: bool) -> None:
+    if _kept_token_holds(w, access) is held:
+        return
+    with store(w.client.app).tx() as s:
+        if held:
+            s.add(
+                ServiceTokenAccess(
+                    token_id=w.kept.service_token_id,
+                    access=access,
+                    resource_type="Organization",
+                    resource_id=w.org_id,
+                )
+            )
+        else:
+            s.execute(
+                delete(ServiceTokenAccess).where(
+                    ServiceTokenAccess.token_id == w.kept.service_token_id,
+                    ServiceTokenAccess.access == access,
+                )
+            )
+
+
+def _oauth_token(w: World, token_id: str) -> OAuthToken | None:
+    with store(w.client.app).tx() as s:
+        found = s.get(OAuthToken, token_id)
+        if found is not None:
+            s.expunge(found)
+        return found
+
+
+def _webhook(w: World, webhook_id: str) -> Webhook | None:
+    with store(w.client.app).tx() as s:
+        found = s.get(Webhook, webhook_id)
+        if found is not None:
+            s.expunge(found)
+        return found
+
+
+def _webhook_ids(w: World, url: str) -> list[str]:
+    with store(w.client.app).tx() as s:
+        return list(s.scalars(select(Webhook.id).where(Webhook.url == url)))
+
+
+def _set_webhook(w: World, webhook_id: str, **values: Any) -> None:
+    with store(w.client.app).tx() as s:
+        s.execute(update(Webhook).where(Webhook.id == webhook_id).values(**values))
+
+
 # --- the probes ------------------------------------------------------------------------------
 
 Call = Callable[[World, Targets], tuple[str, str, Any]]
@@ -674,6 +969,9 @@ class Probe:
     production: bool | None = None
     prepare: Prepare | None = None
     effect: Effect | None = None
+    #: called with a token issued to a person (NEEDS_A_PERSON) holding the same scope (a
+    #: service token calls as itself: there is no person behind one)
+    person: bool = False
 
     @property
     def label(self) -> str:
@@ -862,8 +1160,172 @@ def _promotion_probes() -> list[Probe]:
     ]  # fmt: skip
 
 
+def _people_probes() -> list[Probe]:
+    """The current user, members, teams and team members."""
+    members, teams = f"{org_path()}/members", f"{org_path()}/teams"
+
+    def kept_team(w: World) -> str:
+        return f"{teams}/{w.kept.team}"
+
+    def description(w: World, t: Targets, _: Any) -> bool:
+        team = _team(w, w.kept.team)
+        return team is not None and team.description == f"probe {t.n}"
+
+    def joiner_in_team(member: bool) -> Prepare:
+        return lambda w, t: _set_in_team(w, w.kept.team, w.kept.joiner_id, member)
+
+    def joiner_is_in_team(member: bool) -> Effect:
+        return lambda w, t, _: _in_team(w, w.kept.team, w.kept.joiner_id) is member
+
+    return [
+        Probe("get_current_user", lambda w, t: ("GET", "/v1/user", None), person=True),
+        Probe("list_organization_members", lambda w, t: ("GET", members, None)),
+        Probe("get_organization_membership",
+              lambda w, t: ("GET", f"{members}/{w.kept.member_id}", None)),
+        Probe("update_organization_membership",
+              lambda w, t: ("PATCH", f"{members}/{w.kept.member_id}", {"role": "admin"}),
+              prepare=lambda w, t: _set_role(w, w.kept.member_id, "member"),
+              effect=lambda w, t, _: _role(w, w.kept.member_id) == "admin"),
+        Probe("remove_organization_member",
+              lambda w, t: ("DELETE", f"{members}/{t.member_id}", None),
+              effect=lambda w, t, _: _role(w, t.member_id) is None),
+        Probe("list_organization_teams", lambda w, t: ("GET", teams, None)),
+        Probe("get_organization_team", lambda w, t: ("GET", kept_team(w), None)),
+        Probe("create_organization_team",
+              lambda w, t: ("POST", teams, {"name": f"made-{t.n}"}),
+              effect=lambda w, t, _: _team(w, f"made-{t.n}") is not None),
+        Probe("update_organization_team",
+              lambda w, t: ("PATCH", kept_team(w), {"description": f"probe {t.n}"}),
+              effect=description),
+        Probe("delete_organization_team", lambda w, t: ("DELETE", f"{teams}/{t.team}", None),
+              effect=lambda w, t, _: _team(w, t.team) is None),
+        Probe("list_organization_team_members",
+              lambda w, t: ("GET", f"{kept_team(w)}/members", None)),
+        Probe("get_organization_team_member",
+              lambda w, t: ("GET", f"{kept_team(w)}/members/{w.kept.team_member_id}", None)),
+        Probe("add_organization_team_member",
+              lambda w, t: ("POST", f"{kept_team(w)}/members", {"user_id": w.kept.joiner_id}),
+              prepare=joiner_in_team(False), effect=joiner_is_in_team(True)),
+        Probe("remove_organization_team_member",
+              lambda w, t: ("DELETE", f"{kept_team(w)}/members/{w.kept.joiner_id}", None),
+              prepare=joiner_in_team(True), effect=joiner_is_in_team(False)),
+    ]  # fmt: skip
+
+
+def _service_token_probes() -> list[Probe]:
+    tokens = f"{org_path()}/service-tokens"
+
+    def kept(w: World) -> str:
+        return f"{tokens}/{w.kept.service_token_id}"
+
+    def holds(access: str, held: bool) -> Prepare:
+        return lambda w, t: _set_kept_token_holds(w, access, held)
+
+    def now_holds(access: str, held: bool) -> Effect:
+        return lambda w, t, _: _kept_token_holds(w, access) is held
+
+    return [
+        Probe("list_service_tokens", lambda w, t: ("GET", tokens, None)),
+        Probe("create_service_token", lambda w, t: ("POST", tokens, {"name": f"made-{t.n}"}),
+              effect=lambda w, t, _: bool(_service_token_ids(w, f"made-{t.n}"))),
+        Probe("get_service_token", lambda w, t: ("GET", kept(w), None)),
+        Probe("delete_service_token",
+              lambda w, t: ("DELETE", f"{tokens}/{t.service_token_id}", None),
+              effect=lambda w, t, _: t.service_token_id not in _service_token_ids(w)),
+        Probe("list_service_token_accesses", lambda w, t: ("GET", f"{kept(w)}/access", None)),
+        Probe("list_service_token_grants", lambda w, t: ("GET", f"{kept(w)}/grants", None)),
+        # a token grants only what it holds itself (else 422): the only tokens allowed to call
+        # this hold write_service_tokens organization-wide, so that is what they grant
+        Probe("add_service_token_accesses",
+              lambda w, t: ("POST", f"{kept(w)}/access", {"access": ["write_service_tokens"]}),
+              prepare=holds("write_service_tokens", False),
+              effect=now_holds("write_service_tokens", True)),
+        Probe("delete_service_token_accesses",
+              lambda w, t: ("DELETE", f"{kept(w)}/access", {"access": ["read_service_tokens"]}),
+              prepare=holds("read_service_tokens", True),
+              effect=now_holds("read_service_tokens", False)),
+    ]  # fmt: skip
+
+
+def _oauth_probes() -> list[Probe]:
+    """OAuth applications and the tokens they were issued."""
+    apps = f"{org_path()}/oauth-applications"
+
+    def app(w: World) -> str:
+        return f"{apps}/{w.kept.application.id}"
+
+    def fresh_refresh_token(w: World, t: Targets) -> str:
+        """A refresh token for the kept token (the last success rotated it); returns the
+        access token's hash, which a refresh replaces."""
+        w.refresh_token = new_secret("pscale_oauth_refresh_")
+        with store(w.client.app).tx() as s:
+            token = s.get(OAuthToken, w.kept.oauth_token_id)
+            assert token is not None
+            token.refresh_token_hash = token_hash(w.refresh_token)
+            return token.token_hash
+
+    def refreshed(w: World, t: Targets, before: str) -> bool:
+        token = _oauth_token(w, w.kept.oauth_token_id)
+        return token is not None and token.token_hash != before
+
+    def refresh(w: World, t: Targets) -> tuple[str, str, Any]:
+        client = w.kept.application
+        body = {"client_id": client.client_id, "client_secret": client.secret,
+                "grant_type": "refresh_token", "refresh_token": w.refresh_token}  # fmt: skip
+        return "POST", f"{app(w)}/token", body
+
+    return [
+        Probe("list_oauth_applications", lambda w, t: ("GET", apps, None)),
+        Probe("get_oauth_application", lambda w, t: ("GET", app(w), None)),
+        Probe("list_oauth_tokens", lambda w, t: ("GET", f"{app(w)}/tokens", None)),
+        Probe("get_oauth_token",
+              lambda w, t: ("GET", f"{app(w)}/tokens/{w.kept.oauth_token_id}", None)),
+        Probe("delete_oauth_token",
+              lambda w, t: ("DELETE", f"{app(w)}/tokens/{t.oauth_token_id}", None),
+              effect=lambda w, t, _: _oauth_token(w, t.oauth_token_id) is None),
+        Probe("create_oauth_token", refresh, prepare=fresh_refresh_token, effect=refreshed),
+    ]  # fmt: skip
+
+
+def _webhook_probes() -> list[Probe]:
+    """Webhooks of shop."""
+    hooks = f"{db_path('shop')}/webhooks"
+
+    def kept(w: World) -> str:
+        return f"{hooks}/{w.kept.webhook_id}"
+
+    def kept_has(column: str, check: Callable[[Any], bool]) -> Effect:
+        def effect(w: World, t: Targets, _: Any) -> bool:
+            hook = _webhook(w, w.kept.webhook_id)
+            assert hook is not None
+            return check(getattr(hook, column))
+
+        return effect
+
+    return [
+        Probe("list_webhooks", lambda w, t: ("GET", hooks, None)),
+        Probe("get_webhook", lambda w, t: ("GET", kept(w), None)),
+        Probe("create_webhook", lambda w, t: ("POST", hooks, {"url": f"{HOOK}made-{t.n}"}),
+              effect=lambda w, t, _: bool(_webhook_ids(w, f"{HOOK}made-{t.n}"))),
+        Probe("update_webhook", lambda w, t: ("PATCH", kept(w), {"enabled": True}),
+              prepare=lambda w, t: _set_webhook(w, w.kept.webhook_id, enabled=False),
+              effect=kept_has("enabled", lambda v: v is True)),
+        # at most one test per webhook every 20 s: the last one is forgotten before each
+        Probe("test_webhook", lambda w, t: ("POST", f"{kept(w)}/test", None),
+              prepare=lambda w, t: _set_webhook(w, w.kept.webhook_id, last_tested_at=None),
+              effect=kept_has("last_tested_at", lambda v: v is not None)),
+        Probe("delete_webhook", lambda w, t: ("DELETE", f"{hooks}/{t.webhook_id}", None),
+              effect=lambda w, t, _: _webhook(w, t.webhook_id) is None),
+    ]  # fmt: skip
+
+
 PROBES: list[Probe] = [
     *_organization_probes(),
+    Probe("list_audit_logs", lambda w, t: ("GET", f"{org_path()}/audit-log", None)),
+    *_people_probes(),
+    *_service_token_probes(),
+    *_oauth_probes(),
+    *_webhook_probes(),
     *_branch_probes(True),
     *_branch_probes(False),
     *_promotion_probes(),
@@ -872,6 +1334,7 @@ PROBES: list[Probe] = [
 
 def test_the_matrix_calls_every_protected_operation(world: World) -> None:
     assert {p.op for p in PROBES} == set(RULES)
+    assert {p.op for p in PROBES if p.person} == NEEDS_A_PERSON
     labels = [p.label for p in PROBES]
     assert len(labels) == len(set(labels))
     routes = implemented_operations(world.client.app)
@@ -918,23 +1381,65 @@ def _targets(w: World) -> Targets:
             if p:
                 promoted = client.post(f"{branch_path('shop', branches[p])}/promote")
                 assert promoted.json()["production"] is True, promoted.text
-    w.spare = Targets(n, victim_name, victim_id, passwords, roles, branches)
+    w.spare = Targets(
+        n, victim_name, victim_id, passwords, roles, branches, *_other_victims(w, n, spare)
+    )
     return w.spare
 
 
-def _probe(w: World, t: Targets, headers: dict[str, str], may: Callable[[str, bool], bool]) -> None:
+def _other_victims(w: World, n: int, spare: Targets | None) -> tuple[str, str, str, str, str]:
+    """A member, a team, a service token, an OAuth token and a webhook for the deletes."""
+    client, app = w.client, w.client.app
+    if spare is not None and _role(w, spare.member_id) is not None:
+        member = spare.member_id
+    else:
+        member = add_user(app, f"victim-{n}@acme.test")  # type: ignore[arg-type]
+    if spare is not None and _team(w, spare.team) is not None:
+        team = spare.team
+    else:
+        made = client.post(f"{org_path()}/teams", json={"name": f"victim-{n}"})
+        assert made.status_code == 200, made.text
+        team = made.json()["slug"]
+    if spare is not None and spare.service_token_id in _service_token_ids(w):
+        token = spare.service_token_id
+    else:
+        made = client.post(f"{org_path()}/service-tokens", json={"name": f"victim-{n}"})
+        assert made.status_code == 200, made.text
+        token = made.json()["id"]
+    if spare is not None and _oauth_token(w, spare.oauth_token_id) is not None:
+        oauth = spare.oauth_token_id
+    else:
+        oauth = _application_token(app, w.kept.application)  # type: ignore[arg-type]
+    if spare is not None and _webhook(w, spare.webhook_id) is not None:
+        hook = spare.webhook_id
+    else:
+        made = client.post(f"{db_path('shop')}/webhooks", json={"url": f"{HOOK}victim-{n}"})
+        assert made.status_code == 201, made.text
+        hook = made.json()["id"]
+    return member, team, token, oauth, hook
+
+
+def _probe(
+    w: World,
+    t: Targets,
+    headers: dict[str, str],
+    may: Callable[[str, bool], bool],
+    person: dict[str, str] | None = None,
+) -> None:
+    """``person``: the headers for ``Probe.person`` probes (None: ``headers`` themselves)."""
     problems = []
     for probe in PROBES:
         before = (probe.prepare or _no_prepare)(w, t)
         method, url, body = probe.call(w, t)
         kwargs = {"json": body} if body is not None else {}
-        response = w.client.request(method, url, headers=headers, **kwargs)
+        caller = person if probe.person and person is not None else headers
+        response = w.client.request(method, url, headers=caller, **kwargs)
         allowed = may(probe.op, bool(probe.production))
         if allowed:
             if response.status_code != _success(probe.op):
                 problems.append(f"{probe.label}: allowed by the spec, got "
                                 f"{response.status_code} {response.text[:160]}")  # fmt: skip
-            else:
+            elif probe.op not in OUTSIDE_SPEC_SUCCESS:
                 assert_matches_spec(
                     BODY_LIKE.get(probe.op, probe.op),
                     response.status_code,
@@ -952,6 +1457,11 @@ def _probe(w: World, t: Targets, headers: dict[str, str], may: Callable[[str, bo
     assert w.client.delete(db_path(f"made-{t.n}")).status_code in (204, 404)
     made = f"{db_path('shop')}/branches/made-{t.n}"
     assert w.client.delete(made).status_code in (204, 404)
+    assert w.client.delete(f"{org_path()}/teams/made-{t.n}").status_code in (204, 404)
+    for token_id in _service_token_ids(w, f"made-{t.n}"):
+        assert w.client.delete(f"{org_path()}/service-tokens/{token_id}").status_code == 204
+    for hook_id in _webhook_ids(w, f"{HOOK}made-{t.n}"):  # at most 5 per database
+        assert w.client.delete(f"{db_path('shop')}/webhooks/{hook_id}").status_code == 204
 
 
 ACCESSES = [*ORG_ACCESSES, *DATABASE_ACCESSES]
@@ -974,15 +1484,25 @@ def _scopes_of_implemented_operations() -> list[tuple[str, str]]:
         (level, scope) for op in RULES for level, names in expected(op).scopes.items()
         for scope in names
     }  # fmt: skip
-    # and two no implemented operation accepts
-    return sorted(found | {("organization", "read_invoices"), ("user", "read_user")})
+    # and some no implemented operation accepts (read_members: the spec's members operations
+    # ask for read_organization)
+    unused = {("organization", "read_invoices"), ("organization", "read_members"),
+              ("user", "write_user")}  # fmt: skip
+    assert not found & unused
+    return sorted(found | unused)
 
 
 @pytest.mark.parametrize("level,scope", _scopes_of_implemented_operations(), ids=lambda v: str(v))
 def test_oauth_token_with_one_scope(world: World, level: str, scope: str) -> None:
+    """Issued to no person (it acts for the organization); NEEDS_A_PERSON operations are
+    called with a token of the same scope issued to the first administrator."""
     t = _targets(world)
-    headers = oauth_token(world.client.app, [f"{level}:{scope}"])
-    _probe(world, t, headers, lambda op, production: oauth_may(op, level, scope, production))
+    app: FastAPI = world.client.app  # type: ignore[assignment]
+    headers = oauth_token(app, [f"{level}:{scope}"])
+    person = user_token(app, world.kept.person_id, [f"{level}:{scope}"])
+    _probe(
+        world, t, headers, lambda op, production: oauth_may(op, level, scope, production), person
+    )
 
 
 def test_the_matrix_is_not_vacuous() -> None:
@@ -995,4 +1515,7 @@ def test_the_matrix_is_not_vacuous() -> None:
             verdicts = {service_token_may(probe.op, a, production) for a in ACCESSES}
             assert verdicts == {True, False}, probe.label
         verdicts = {oauth_may(probe.op, lvl, s, production) for lvl, s in scopes}
-        assert verdicts == {True, False}, probe.label
+        if expected(probe.op).scopes:
+            assert verdicts == {True, False}, probe.label
+        else:  # the spec gives no scope: no OAuth token may call it (auth.py)
+            assert verdicts == {False}, probe.label

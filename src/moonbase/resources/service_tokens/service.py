@@ -186,15 +186,20 @@ def remove(session: Session, token: ServiceToken, change: Change) -> None:
 def accesses_json(
     session: Session, org: Organization, grants: list[ServiceTokenAccess], settings: Settings
 ) -> list[dict[str, Any]]:
-    """Accesses with what each is held on: the organization first, then databases by name."""
+    """Accesses with what each is held on: the organization first, then databases by name.
+
+    An access on a database whose rows are gone (deleted, and its servers removed) is left
+    out: it grants nothing (ids are never reused), nor could it be shown as the spec draws a
+    resource (with its timestamps)."""
     dbs = repository.databases(
         session, (g.resource_id for g in grants if g.resource_type == DATABASE)
     )
     items = [
         access_json(
-            g, org if g.resource_type == ORGANIZATION else dbs.get(g.resource_id), org, settings
+            g, org if g.resource_type == ORGANIZATION else dbs[g.resource_id], org, settings
         )
         for g in grants
+        if g.resource_type == ORGANIZATION or g.resource_id in dbs
     ]
     items.sort(
         key=lambda i: (
