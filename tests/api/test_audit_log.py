@@ -29,7 +29,6 @@ from api_support import (
     branch_path,
     create_branch,
     db_path,
-    implemented_operations,
     installation,
     oauth_token,
     org_id,
@@ -264,8 +263,6 @@ def test_action_names() -> None:
 
 def test_service_token_changes(world: tuple[TestClient, FastAPI]) -> None:
     api, app = world
-    if "add_service_token_accesses" not in implemented_operations(app):
-        pytest.skip("the service token endpoints are not there yet")
     response = api.post(f"{org_path()}/service-tokens", json={"name": "deployer"})
     assert response.status_code == 200, response.text
     token = response.json()
