@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from moonbase import settings as settings_mod
 from moonbase.cli.client import ApiError, Client
@@ -72,3 +75,38 @@ def _cell(row: dict[str, Any], column: str) -> str:
     for part in column.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return "" if value is None else str(value)
+
+
+@contextmanager
+def installation_session(settings: settings_mod.Settings) -> Iterator[Session]:
+    """A transaction on an installation's store, for the administrator commands that run on
+    the Moonbase host (Moonbase may be running); exits 2 when there is no installation."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from moonbase.errors import MoonbaseError
+    from moonbase.models import Organization
+    from moonbase.store.db import Store
+
+    not_set_up = (
+        f"[red]No Moonbase installation at {settings.home}.[/red] Start it once with "
+        "`moonbase up`, or point --data-dir / --store-url at it."
+    )
+    if settings.store_url is None and not (settings.home / "moonbase.db").exists():
+        err.print(not_set_up)
+        raise typer.Exit(2)
+    store = Store(settings.store)
+    try:
+        with store.tx() as session:
+            if session.scalar(select(Organization.id).limit(1)) is None:
+                err.print(not_set_up)
+                raise typer.Exit(2)
+            yield session
+    except MoonbaseError as exc:
+        err.print(f"[red]Error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    except SQLAlchemyError as exc:
+        err.print(f"{not_set_up}\n({type(exc).__name__}: {exc})")
+        raise typer.Exit(2) from exc
+    finally:
+        store.dispose()

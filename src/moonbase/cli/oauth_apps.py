@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +16,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from moonbase import settings as settings_mod
-from moonbase.cli.common import Format, FormatOpt, console, err, show
+from moonbase.cli.common import Format, FormatOpt, console, installation_session, show
 
 oauth_app_app = typer.Typer(
     no_args_is_help=True,
@@ -33,39 +31,6 @@ OrgOpt = Annotated[
     str | None, typer.Option("--org", help="Organization (default: MOONBASE_ORG, or the only one).")
 ]
 APP_COLUMNS = ["id", "name", "client_id", "redirect_uri", "scopes", "tokens"]
-
-
-@contextmanager
-def _store_session(settings: settings_mod.Settings) -> Iterator[Session]:
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from moonbase.errors import MoonbaseError
-    from moonbase.models import Organization
-    from moonbase.store.db import Store
-
-    not_set_up = (
-        f"[red]No Moonbase installation at {settings.home}.[/red] Start it once with "
-        "`moonbase up`, or point --data-dir / --store-url at it."
-    )
-    if settings.store_url is None and not (settings.home / "moonbase.db").exists():
-        err.print(not_set_up)
-        raise typer.Exit(2)
-    store = Store(settings.store)
-    try:
-        with store.tx() as session:
-            if session.scalar(select(Organization.id).limit(1)) is None:
-                err.print(not_set_up)
-                raise typer.Exit(2)
-            yield session
-    except MoonbaseError as exc:
-        err.print(f"[red]Error:[/red] {exc.message}")
-        raise typer.Exit(1) from exc
-    except SQLAlchemyError as exc:
-        err.print(f"{not_set_up}\n({type(exc).__name__}: {exc})")
-        raise typer.Exit(2) from exc
-    finally:
-        store.dispose()
 
 
 def _organization(session: Session, settings: settings_mod.Settings, org: str | None) -> Any:
@@ -112,7 +77,7 @@ def oauth_app_create(
     from moonbase.resources.oauth.scopes import parse
 
     settings = settings_mod.from_env(None, home=data_dir, store_url=store_url)
-    with _store_session(settings) as session:
+    with installation_session(settings) as session:
         organization = _organization(session, settings, org)
         app, secret = service.register_application(
             session, organization, name, redirect_uri, parse(scopes), domain=domain, avatar=avatar
@@ -150,7 +115,7 @@ def oauth_app_list(
     from moonbase.resources.oauth.schemas import application_json
 
     settings = settings_mod.from_env(None, home=data_dir, store_url=store_url)
-    with _store_session(settings) as session:
+    with installation_session(settings) as session:
         organization = _organization(session, settings, org)
         apps, _ = repository.applications(session, organization.id)
         counts = repository.token_counts(session, [a.id for a in apps])

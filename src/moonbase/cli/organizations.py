@@ -12,7 +12,15 @@ from typing import Annotated, Any
 import typer
 
 from moonbase import settings as settings_mod
-from moonbase.cli.common import Format, FormatOpt, call_list, client, console, err, show
+from moonbase.cli.common import (
+    Format,
+    FormatOpt,
+    call_list,
+    client,
+    console,
+    installation_session,
+    show,
+)
 
 MEMBER_COLUMNS = ["user.id", "user.email", "user.name", "role", "created_at"]
 
@@ -32,40 +40,13 @@ def org_create(
     """Create an organization on this installation, with an admin service token (shown once).
 
     Run it on the Moonbase host: it writes to the store directly (Moonbase may be running)."""
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from moonbase.errors import MoonbaseError
-    from moonbase.models import Organization
-    from moonbase.store.db import Store
     from moonbase.tenancy import create_organization
 
     settings = settings_mod.from_env(None, home=data_dir, store_url=store_url)
-    not_set_up = (
-        f"[red]No Moonbase installation at {settings.home}.[/red] Start it once with "
-        "`moonbase up` (it sets up the store and the first organization), or point "
-        "--data-dir / --store-url at it."
-    )
-    if settings.store_url is None and not (settings.home / "moonbase.db").exists():
-        err.print(not_set_up)
-        raise typer.Exit(2)
-    store = Store(settings.store)
-    try:
-        with store.tx() as session:
-            if session.scalar(select(Organization.id).limit(1)) is None:
-                err.print(not_set_up)
-                raise typer.Exit(2)
-            made = create_organization(
-                session, name, default_region=settings.regions[0].slug, admin_email=admin_email
-            )
-    except MoonbaseError as exc:
-        err.print(f"[red]Error:[/red] {exc.message}")
-        raise typer.Exit(1) from exc
-    except SQLAlchemyError as exc:
-        err.print(f"{not_set_up}\n({type(exc).__name__}: {exc})")
-        raise typer.Exit(2) from exc
-    finally:
-        store.dispose()
+    with installation_session(settings) as session:
+        made = create_organization(
+            session, name, default_region=settings.regions[0].slug, admin_email=admin_email
+        )
 
     if fmt == Format.json:
         body: dict[str, Any] = {
