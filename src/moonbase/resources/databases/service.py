@@ -137,10 +137,14 @@ def grant_creator(session: Session, token_id: str, db: Database) -> None:
     token = session.get(ServiceToken, token_id)
     if token is None:
         return
+    # what the token holds on every database already covers this one: a row per database
+    # would grow every later authentication (an admin token creating many databases)
+    everywhere = {a.access for a in token.accesses if a.resource_type == "Organization"}
     for access in DATABASE_ACCESSES:
-        token.accesses.append(
-            ServiceTokenAccess(access=access, resource_type="Database", resource_id=db.id)
-        )
+        if access not in everywhere:
+            token.accesses.append(
+                ServiceTokenAccess(access=access, resource_type="Database", resource_id=db.id)
+            )
     session.flush()
 
 
