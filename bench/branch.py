@@ -141,10 +141,14 @@ def run(runs: int = 5, counts: tuple[int, ...] = COUNTS) -> dict[str, Any]:
         for kind in ("postgresql", "mysql"):
             for count in counts:
                 db = f"p{kind[:2]}{count}"
-                r = mb.http.post(f"/organizations/{ORG}/databases",
-                                 json={"name": db, "kind": kind, "cluster_size": "PS_10"})  # fmt: skip
+                body = {"name": db, "kind": kind, "cluster_size": "PS_10"}
+                r = mb.http.post(f"/organizations/{ORG}/databases", json=body)
                 assert r.status_code == 201, r.text
-                wait_for(lambda db=db: mb.database(db).json().get("ready"), 300, db)  # type: ignore[misc]
+
+                def ready(db: str = db) -> Any:
+                    return mb.database(db).json().get("ready")
+
+                wait_for(ready, 300, db)
                 server = Server(mb, db, kind)
                 statements = schema_sql(kind, count)
                 for first in range(0, count, 100):

@@ -33,6 +33,7 @@ from moonbase.models import (
     Desired,
     Instance,
     SchemaSnapshot,
+    ServiceTokenAccess,
 )
 from moonbase.notify import Notifier
 from moonbase.provisioners.base import (
@@ -358,4 +359,11 @@ class BranchWork:
             )
             db = s.get(Database, database_id)
             if not remaining and db is not None and db.deleted_at is not None:
+                # accesses granted on this database grant nothing any more
+                s.execute(
+                    delete(ServiceTokenAccess).where(
+                        ServiceTokenAccess.resource_type == "Database",
+                        ServiceTokenAccess.resource_id == database_id,
+                    )
+                )
                 s.delete(db)
