@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from moonbase.engines.base import EngineError, RunAs
 
@@ -99,6 +100,37 @@ def spawn(
     return proc.pid
 
 
+def complete(
+    args: list[str],
+    *,
+    run_as: RunAs | None,
+    cwd: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    **io: Any,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a short tool to completion as the server account (when given), in the scrubbed
+    environment; a timeout or a tool that cannot start becomes an EngineError. ``io`` holds
+    subprocess's stdin/stdout/stderr/input/capture_output arguments."""
+    user, group, extra_groups = _identity(run_as)
+    try:
+        return subprocess.run(  # noqa: S603 - argument list, no shell
+            args,
+            cwd=str(cwd),
+            env=env if env is not None else clean_env(),
+            timeout=timeout,
+            check=False,
+            user=user,
+            group=group,
+            extra_groups=extra_groups,
+            **io,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise EngineError(f"{Path(args[0]).name} timed out after {timeout:.0f}s") from exc
+    except OSError as exc:
+        raise EngineError(f"cannot run {args[0]}: {exc}", permanent=True) from exc
+
+
 def run(
     argv: Sequence[str | Path],
     *,
@@ -111,27 +143,12 @@ def run(
     """Run a short tool (initdb, install-db) to completion, output appended to ``log_file``;
     raise EngineError carrying the tail of that log when it fails."""
     args = [str(a) for a in argv]
-    user, group, extra_groups = _identity(run_as)
     own_log(log_file, run_as)
     with open(log_file, "ab") as out:
-        try:
-            result = subprocess.run(  # noqa: S603 - argument list, no shell
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=str(cwd),
-                env=env if env is not None else clean_env(),
-                timeout=timeout,
-                check=False,
-                user=user,
-                group=group,
-                extra_groups=extra_groups,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise EngineError(f"{Path(args[0]).name} timed out after {timeout:.0f}s") from exc
-        except OSError as exc:
-            raise EngineError(f"cannot run {args[0]}: {exc}", permanent=True) from exc
+        result = complete(
+            args, run_as=run_as, cwd=cwd, timeout=timeout, env=env,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     if result.returncode != 0:
         raise EngineError(
             f"{Path(args[0]).name} exited with {result.returncode}: {log_tail(log_file)}"

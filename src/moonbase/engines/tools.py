@@ -12,21 +12,13 @@ account is trusted.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from moonbase.engines.base import EngineError, RunAs
-from moonbase.engines.process import clean_env
+from moonbase.engines.process import complete
 
 _ERROR_CHARS = 1500  # how much of a failing tool's stderr an error message carries
-
-
-def _identity(run_as: RunAs | None) -> tuple[int | None, int | None, list[int] | None]:
-    """(user, group, extra_groups) for subprocess: ``extra_groups=[]`` drops root's groups."""
-    if run_as is None:
-        return None, None, None
-    return run_as.uid, run_as.gid, []
 
 
 def run_tool(
@@ -43,24 +35,10 @@ def run_tool(
     them, and we give them none)."""
     args = [str(a) for a in argv]
     name = Path(args[0]).name
-    user, group, extra_groups = _identity(run_as)
-    try:
-        result = subprocess.run(  # noqa: S603 - argument list, no shell
-            args,
-            input=stdin if stdin is not None else b"",
-            capture_output=True,
-            cwd=str(cwd),
-            env=env if env is not None else clean_env(),
-            timeout=timeout,
-            check=False,
-            user=user,
-            group=group,
-            extra_groups=extra_groups,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise EngineError(f"{name} timed out after {timeout:.0f}s") from exc
-    except OSError as exc:
-        raise EngineError(f"cannot run {args[0]}: {exc}", permanent=True) from exc
+    result = complete(
+        args, run_as=run_as, cwd=cwd, timeout=timeout, env=env,
+        input=stdin if stdin is not None else b"", capture_output=True,
+    )  # fmt: skip
     if result.returncode != 0:
         err = result.stderr.decode("utf-8", "replace").strip()
         raise EngineError(f"{name} exited with {result.returncode}: {err[-_ERROR_CHARS:]}")
