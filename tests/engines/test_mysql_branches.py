@@ -10,6 +10,7 @@ import pymysql
 import pytest
 
 from moonbase.engines.base import (
+    SAFE_MIGRATIONS_MESSAGE,
     Credential,
     CredentialRole,
     Engine,
@@ -274,16 +275,18 @@ def test_safe_migrations_withhold_ddl_privileges(maria_servers: Servers):
     engine = maria_servers.engine
     spec = maria_servers.primary()
     engine.admin_query(spec, "CREATE TABLE app_db.t (id int PRIMARY KEY, name text)")
+    engine.set_safe_migrations(spec, True)
+    engine.set_safe_migrations(spec, True)  # idempotent
     engine.apply_credential(spec, credential(engine, ddl=False))
     engine.apply_credential(spec, credential(engine, ddl=False))  # idempotent
 
-    def denied(conn: Any, sql: str) -> bool:
+    def refusal(conn: Any, sql: str) -> str | None:
         try:
             query(conn, sql)
         except pymysql.err.OperationalError as exc:
             assert exc.args[0] in (1142, 1044, 1370), exc  # command denied
-            return True
-        return False
+            return str(exc.args[1])
+        return None
 
     with login(spec, USER, PASSWORD) as conn:
         for statement in (
@@ -297,17 +300,33 @@ def test_safe_migrations_withhold_ddl_privileges(maria_servers: Servers):
             "CREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW SET NEW.id = NEW.id",
             "CREATE PROCEDURE pr() SELECT 1",
         ):
-            assert denied(conn, statement), statement
+            message = refusal(conn, statement)
+            assert message is not None, statement
+            assert SAFE_MIGRATIONS_MESSAGE in message, (statement, message)
         query(conn, "INSERT INTO t VALUES (1, 'a')")
         query(conn, "UPDATE t SET name = 'b'")
         assert query(conn, "SELECT id, name FROM t") == [(1, "b")]
         query(conn, "DELETE FROM t")
         query(conn, "CREATE TEMPORARY TABLE scratch (x int)")  # not schema: still allowed
 
+    # the wording survives a restart of the server
+    engine.stop(spec)
+    engine.configure(spec)
+    engine.start(spec)
+    engine.wait_ready(spec, 60)
+    with login(spec, USER, PASSWORD) as conn:
+        message = refusal(conn, "ALTER TABLE t ADD COLUMN extra int")
+        assert message is not None and SAFE_MIGRATIONS_MESSAGE in message, message
+
+    engine.set_safe_migrations(spec, False)
     engine.apply_credential(spec, credential(engine, ddl=True))
     with login(spec, USER, PASSWORD) as conn:
         query(conn, "ALTER TABLE t ADD COLUMN extra int")
         query(conn, "TRUNCATE t")
+        # MariaDB's own refusals are back to its plain words
+        message = refusal(conn, "CREATE TABLE mysql.not_yours (id int)")
+        assert message is not None and "command denied" in message, message
+        assert "safe migrations" not in message
     grants = " ".join(str(r[0]) for r in engine.admin_query(spec, f"SHOW GRANTS FOR '{USER}'@'%'"))
     assert "ALL PRIVILEGES ON `app\\_db`.*" in grants and "GRANT OPTION" not in grants
 

@@ -17,6 +17,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: the refusal of DDL on a branch with safe migrations on, the same words on both engines
+SAFE_MIGRATIONS_MESSAGE = (
+    "Data Definition Language is not supported on branches with safe migrations enabled."
+)
+
 
 class ServerRole(enum.StrEnum):
     PRIMARY = "primary"
@@ -217,9 +222,10 @@ class Engine(ABC):
         raise NotImplementedError
 
     def set_safe_migrations(self, spec: ServerSpec, enabled: bool) -> None:  # noqa: B027 - optional
-        """PostgreSQL: refuse DDL (and TRUNCATE) from every login but the internal admin with
-        an error naming safe migrations, enforced inside the server. MySQL: nothing here;
-        DDL privileges follow ``Credential.ddl``."""
+        """Refuse DDL (and TRUNCATE) from every login but the internal admin with an error
+        naming safe migrations (:data:`SAFE_MIGRATIONS_MESSAGE`), enforced inside the server.
+        PostgreSQL: event triggers. MySQL: DDL privileges follow ``Credential.ddl``; this only
+        makes the server's privilege refusals name safe migrations."""
 
     def set_access_rules(self, spec: ServerSpec, rules: tuple[AccessRule, ...]) -> None:  # noqa: B027 - optional
         """PostgreSQL: rewrite the server's client rules (pg_hba) and reload. MySQL: none."""

@@ -28,11 +28,16 @@ Design, and why:
   copy at hand may use that instead: the result is the same.
 * **Branches** (``copy_schema``, ``tables``) live in :mod:`moonbase.engines.mysql_schema`;
   safe migrations and client networks are account properties (:mod:`.mysql_accounts`).
+* **Safe migrations' wording**: every server reads its messages from its own ``messages/``
+  folder (:mod:`.mysql_messages`); a server whose folder holds the ``safe-migrations`` mark
+  speaks the language whose privilege refusals name safe migrations, set in ``my.cnf`` for the
+  next start and with ``SET GLOBAL lc_messages`` for the running server.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 import signal
@@ -44,6 +49,7 @@ from typing import Any, ParamSpec, TypeVar
 import pymysql  # type: ignore[import-untyped]  # no stubs are pinned
 
 from moonbase.engines import mysql_accounts as accounts
+from moonbase.engines import mysql_messages as messages
 from moonbase.engines import mysql_schema
 from moonbase.engines.base import (
     Credential,
@@ -87,6 +93,8 @@ _BASE_OPTIONS = (
 )
 
 
+log = logging.getLogger(__name__)
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -127,6 +135,21 @@ class MariaDBEngine(Engine):
     def __repr__(self) -> str:
         return f"MariaDBEngine(version={self.version!r}, mariadbd={str(self.mariadbd)!r})"
 
+    @functools.cached_property
+    def _messages(self) -> tuple[Path, bytes] | None:
+        """The installation's stock messages folder and the catalogue naming safe migrations
+        (None, and MariaDB's plain refusals, where the installation has no catalogue)."""
+        stock = messages.stock_folder(self.mariadbd)
+        if stock is None:
+            log.warning("no errmsg.sys beside %s: safe migrations refusals are not named", self)
+            return None
+        english = (stock / "english" / "errmsg.sys").read_bytes()
+        try:
+            return stock, messages.naming_safe_migrations(english)
+        except (EngineError, KeyError) as exc:
+            log.warning("cannot extend %s's messages (%s): refusals are not named", self, exc)
+            return None
+
     # --- paths ------------------------------------------------------------------------------
     @staticmethod
     def data_dir(root: Path) -> Path:
@@ -147,6 +170,14 @@ class MariaDBEngine(Engine):
     @staticmethod
     def log_file(root: Path) -> Path:
         return root / "mariadb.log"
+
+    @staticmethod
+    def messages_dir(root: Path) -> Path:
+        return root / "messages"
+
+    @staticmethod
+    def safe_migrations_mark(root: Path) -> Path:
+        return root / "safe-migrations"
 
     def _check_socket_path(self, root: Path) -> None:
         if len(str(self.socket_path(root)).encode()) > _MAX_SOCKET_PATH:
@@ -293,6 +324,14 @@ class MariaDBEngine(Engine):
         ]
         if spec.role is ServerRole.REPLICA:
             extra.append("read-only")
+        if self._messages is not None:
+            stock, catalogue = self._messages
+            messages.install(self.messages_dir(spec.root), stock, catalogue, self.run_as)
+            safe = self.safe_migrations_mark(spec.root).exists()
+            extra += [
+                f"lc-messages-dir = {self.messages_dir(spec.root)}",
+                f"lc-messages = {messages.locale_for(safe)}",
+            ]
         write_file(
             self.option_file(spec.root),
             self._options(
@@ -410,6 +449,19 @@ class MariaDBEngine(Engine):
 
     # --- branches ---------------------------------------------------------------------------
     @_translated
+    @_translated
+    def set_safe_migrations(self, spec: ServerSpec, enabled: bool) -> None:
+        mark = self.safe_migrations_mark(spec.root)
+        if enabled:
+            write_file(mark, "on\n", self.run_as)
+        else:
+            mark.unlink(missing_ok=True)
+        if self._messages is None:
+            return
+        self.configure(spec)  # the next start speaks the same language
+        with self._connect(spec.root) as conn:
+            accounts.execute(conn, "SET GLOBAL lc_messages = %s", (messages.locale_for(enabled),))
+
     def copy_schema(self, source: ServerSpec, dest: ServerSpec) -> None:
         mysql_schema.copy_schema(self, source, dest)
 

@@ -18,7 +18,8 @@ longer wanted and ends their sessions (dropping an account leaves its sessions r
 
 Safe migrations has no hook inside MariaDB, so it is done with privileges: with
 ``Credential.ddl`` False the ``admin`` role gets everything on its database except
-:data:`DDL_PRIVILEGES`, and clients see MariaDB's own ``1142 ... command denied``.
+:data:`DDL_PRIVILEGES`; the server's refusal (``1142 ... command denied``) names safe migrations
+through the message catalogue the branch's server speaks (:mod:`.mysql_messages`).
 """
 
 from __future__ import annotations

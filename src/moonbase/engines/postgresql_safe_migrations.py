@@ -35,10 +35,11 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql
 
+from moonbase.engines.base import SAFE_MIGRATIONS_MESSAGE
 from moonbase.engines.postgresql_roles import ADMIN_ROLE
 
 INTERNAL_SCHEMA = "moonbase_internal"
-MESSAGE = "Data Definition Language is not supported on branches with safe migrations enabled."
+MESSAGE = SAFE_MIGRATIONS_MESSAGE
 TRUNCATE_TRIGGER = "moonbase_refuse_truncate"
 _REFUSE_DDL = "moonbase_refuse_ddl"
 _GUARD_NEW_TABLES = "moonbase_guard_new_tables"

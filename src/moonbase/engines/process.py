@@ -394,14 +394,13 @@ def make_dir(path: Path, run_as: RunAs | None, mode: int = 0o700) -> None:
         os.chown(path, run_as.uid, run_as.gid)
 
 
-def write_file(path: Path, content: str, run_as: RunAs | None, mode: int = 0o600) -> None:
+def write_file(path: Path, content: str | bytes, run_as: RunAs | None, mode: int = 0o600) -> None:
     """Atomically replace ``path`` (temp file + rename) owned by ``run_as``, so a server never
-    reads half a config file."""
+    reads half a config file. Text is written as UTF-8."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(
-        os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w", encoding="utf-8"
-    ) as fh:
-        fh.write(content)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as fh:
+        fh.write(data)
     os.chmod(tmp, mode)
     if run_as is not None:
         os.chown(tmp, run_as.uid, run_as.gid)
