@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from moonbase.provisioners.fake import FakeProvisioner, PermanentFailure, TemporaryFailure
@@ -210,3 +211,38 @@ def test_a_vanished_server_sends_the_branch_back_to_pending(
     wait_until(lambda: not get_branch(api, "shop")["ready"], what="the branch to leave ready")
     wait_ready(api, "shop")
     assert branch_id in fake.running
+
+
+def test_quiet_ready_branches_are_checked_without_an_attempt(
+    api: TestClient, fake: FakeProvisioner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ready branch that needs nothing but its health check is checked (the provisioner is
+    asked) without a full attempt; a problem found that way still gets one."""
+    ready_db(api, "quiet")
+    branch_id = get_branch(api, "quiet")["id"]
+    reconciler = api.app.state.reconciler  # type: ignore[attr-defined]
+    attempts: list[str] = []
+    checks: list[str] = []
+    real_run, real_problem = reconciler.branches.run, fake.problem
+
+    def run(branch: str) -> None:
+        attempts.append(branch)
+        real_run(branch)
+
+    def problem(plan: Any) -> str | None:
+        checks.append(plan.branch_id)
+        return real_problem(plan)
+
+    monkeypatch.setattr(reconciler.branches, "run", run)
+    monkeypatch.setattr(fake, "problem", problem)
+    # wait out whatever the creation left to do (credentials, the first schema snapshot)
+    wait_until(lambda: not reconciler._due()[0] or None, what="the branch to be quiet")
+    attempts.clear()
+    wait_until(lambda: checks.count(branch_id) >= 3 or None, what="three health checks")
+    assert branch_id not in attempts
+
+    fake.failures.append(TemporaryFailure("restarting"))
+    fake.running.pop(branch_id)
+    wait_until(lambda: not get_branch(api, "quiet")["ready"], what="the branch to leave ready")
+    assert branch_id in attempts
+    wait_ready(api, "quiet")

@@ -116,6 +116,40 @@ class BranchWork:
                 log.exception("unexpected failure on branch %s", branch_id)
             self._failed(branch_id, str(exc) or type(exc).__name__, permanent=False)
 
+    def troubled(self, branch_ids: list[str]) -> list[str]:
+        """The health check of ready branches that need nothing else, without taking them:
+        one read for all their plans, then the provisioner's check of each. Returns those
+        whose servers have a problem, for a full attempt (which records it and recovers)."""
+        with self.store.tx() as s:
+            branches = list(
+                s.scalars(
+                    select(Branch).where(
+                        Branch.id.in_(branch_ids),
+                        Branch.desired == Desired.PRESENT,
+                        Branch.state == BranchState.READY,
+                    )
+                )
+            )
+            dbs = {
+                d.id: d
+                for d in s.scalars(
+                    select(Database).where(Database.id.in_({b.database_id for b in branches}))
+                )
+            }
+            plans = [plan_for(s, b, dbs[b.database_id], self.provisioner, False) for b in branches]
+        found = []
+        for plan in plans:
+            self.checked[plan.branch_id] = self.clock()
+            try:
+                problem = self.provisioner.problem(plan)
+            except Exception:  # noqa: BLE001 - a failing check is a problem to look into
+                log.exception("health check of branch %s failed", plan.branch_id)
+                problem = "the health check failed"
+            if problem:
+                log.info("branch %s: %s", plan.branch_id, problem)
+                found.append(plan.branch_id)
+        return found
+
     # --- steps --------------------------------------------------------------------------
     def _parent_plan(self, s: Any, branch: Branch, db: Database) -> BranchPlan | None:
         if branch.parent_branch is None:

@@ -10,8 +10,14 @@ What a branch may need, in order:
 
 * desired absent                       -> stop its servers, remove files, delete its rows
 * desired present, not ready           -> converge (start / adopt primary and replicas)
-* ready, health check due              -> if a server is gone, back to pending
 * ready, credentials waiting           -> create / drop logins, drop expired ones
+* ready, schema snapshot old or asked  -> read the schema again
+* ready, health check due              -> if a server is gone, back to pending
+
+A ready branch that needs nothing but its health check is not taken (no lease, no attempt):
+all of them are checked in one batch with a single read of the store, and only a branch with
+a problem gets a full attempt. An idle installation's cost thus grows with its branch count
+by one cheap provisioner check per branch every ``health_interval``.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from moonbase.ids import utcnow
 from moonbase.models import Branch, BranchState, Credential, Desired, SchemaSnapshot
 from moonbase.notify import Notifier
 from moonbase.provisioners.base import Provisioner
-from moonbase.reconciler.branches import BranchWork
+from moonbase.reconciler.branches import SCHEMA_MAX_AGE, BranchWork
 from moonbase.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,7 @@ class Reconciler:
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="moonbase-work")
         self._busy: set[str] = set()
+        self._checking = False  # a health check batch is running (guarded by _busy_lock)
         self._busy_lock = threading.Lock()
         self.branches = BranchWork(
             store, provisioner, notifier, clock, on_progress=self._renew_lease
@@ -94,17 +101,34 @@ class Reconciler:
             self._wake.clear()
 
     def dispatch(self) -> list[str]:
-        """Start work on every branch that needs it; return their ids."""
-        due = self.due_branches()
-        started = []
-        for branch_id in due:
-            with self._busy_lock:
-                if branch_id in self._busy:
-                    continue
-                self._busy.add(branch_id)
-            started.append(branch_id)
-            self._pool.submit(self._work_guarded, branch_id)
+        """Start work on every branch that needs it, and the health check of those that only
+        need that; return the ids of the branches taken for work."""
+        due, health = self._due()
+        started = [branch_id for branch_id in due if self._start(branch_id)]
+        with self._busy_lock:
+            check = bool(health) and not self._checking
+            self._checking = self._checking or check
+        if check:
+            self._pool.submit(self._check_guarded, health)
         return started
+
+    def _start(self, branch_id: str) -> bool:
+        with self._busy_lock:
+            if branch_id in self._busy:
+                return False
+            self._busy.add(branch_id)
+        self._pool.submit(self._work_guarded, branch_id)
+        return True
+
+    def _check_guarded(self, branch_ids: list[str]) -> None:
+        try:
+            for branch_id in self.branches.troubled(branch_ids):
+                self._start(branch_id)
+        except Exception:  # noqa: BLE001 - the next pass checks again
+            log.exception("health check pass failed")
+        finally:
+            with self._busy_lock:
+                self._checking = False
 
     def _work_guarded(self, branch_id: str) -> None:
         try:
@@ -123,6 +147,12 @@ class Reconciler:
 
     # --- choosing work ----------------------------------------------------------------
     def due_branches(self) -> list[str]:
+        """Every branch that needs something, a health check included."""
+        due, health = self._due()
+        return due + health
+
+    def _due(self) -> tuple[list[str], list[str]]:
+        """(branches that need an attempt, ready branches that need only a health check)."""
         now = self.clock()
         with self.store.tx() as s:
             pending_creds = select(Credential.branch_id).where(
@@ -147,21 +177,23 @@ class Reconciler:
                     SchemaSnapshot.taken_at,
                 ).outerjoin(SchemaSnapshot, SchemaSnapshot.branch_id == Branch.id)
             ).all()
-        due = []
+        due, health = [], []
         for branch_id, desired, state, next_at, safe, safe_applied, asked, taken in rows:
             if next_at is not None and next_at > now:
                 continue  # backing off after a failure
-            checked = self.branches.checked.get(branch_id, datetime.min)
             if (
                 desired == Desired.ABSENT
                 or state != BranchState.READY
                 or branch_id in with_creds
                 or safe != safe_applied
-                or (asked is not None and (taken is None or asked >= taken))
-                or now - checked >= self.health_interval
+                or taken is None
+                or now - taken >= SCHEMA_MAX_AGE
+                or (asked is not None and asked >= taken)
             ):
                 due.append(branch_id)
-        return due
+            elif now - self.branches.checked.get(branch_id, datetime.min) >= self.health_interval:
+                health.append(branch_id)
+        return due, health
 
     def _claim(self, branch_id: str) -> bool:
         now = self.clock()
