@@ -85,6 +85,8 @@ class Settings:
     webhook_allowed_hosts: tuple[str, ...] = ()
     #: attempts per delivery before it counts as failed (retries wait 1 s, 2 s, 4 s ...)
     webhook_max_attempts: int = 10
+    #: a webhook whose last this-many event deliveries all failed is disabled; 0: never
+    webhook_disable_after: int = 5
     #: the first retry's delay in seconds; each further retry waits twice as long
     webhook_retry_delay: float = 1.0
     # --- OAuth consent pages ---
@@ -153,6 +155,8 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
         values["webhook_allowed_hosts"] = parse_hosts(env["MOONBASE_WEBHOOK_ALLOWED_HOSTS"])
     if "MOONBASE_WEBHOOK_MAX_ATTEMPTS" in env:
         values["webhook_max_attempts"] = int(env["MOONBASE_WEBHOOK_MAX_ATTEMPTS"])
+    if "MOONBASE_WEBHOOK_DISABLE_AFTER" in env:
+        values["webhook_disable_after"] = int(env["MOONBASE_WEBHOOK_DISABLE_AFTER"])
     if "MOONBASE_OAUTH_SESSION_SECRET" in env:
         values["oauth_session_secret"] = env["MOONBASE_OAUTH_SESSION_SECRET"]
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -26,7 +26,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from moonbase.app import create_app
@@ -44,6 +44,7 @@ from api_support import (
     create_branch,
     create_db,
     db_path,
+    ready_branch,
     ready_db,
     settings_for,
     store,
@@ -428,3 +429,56 @@ def test_webhook_cli_commands() -> None:
 
         cli("webhook", "delete", "shop", made["id"])
         assert json.loads(cli("webhook", "list", "shop", "--format", "json")) == []
+
+
+def test_a_webhook_that_keeps_failing_is_disabled_until_enabled_again() -> None:
+    with (
+        Receiver(statuses=(500,)) as receiver,
+        served(webhook_max_attempts=1, webhook_disable_after=3) as api,
+    ):
+        app: FastAPI = api.app  # type: ignore[assignment]
+        ready_db(api, "shop")
+        hook = create_hook(api, "shop", f"{receiver.url}/down", events=["branch.ready"])
+        url = f"{hooks_path('shop')}/{hook['id']}"
+
+        def finished() -> list[WebhookDelivery]:
+            return [r for r in deliveries(app) if r.state != DeliveryState.PENDING]
+
+        # test events never count: three failed tests leave it enabled
+        for _ in range(3):
+            assert api.post(f"{url}/test").status_code == 204
+            with store(app).tx() as s:  # skip test_webhook's 20-second spacing
+                s.execute(
+                    update(Webhook).values(last_tested_at=None, updated_at=Webhook.updated_at)
+                )
+        wait_until(lambda: len(finished()) == 3 or None, what="three failed test deliveries")
+        before = api.get(url).json()
+        assert before["enabled"] is True
+
+        for n in range(2):
+            ready_branch(api, "shop", f"dev{n}")
+        wait_until(lambda: len(finished()) == 5 or None, what="two failed branch.ready deliveries")
+        assert api.get(url).json()["enabled"] is True  # two in a row: not yet
+
+        ready_branch(api, "shop", "dev2")
+
+        def disabled() -> dict[str, Any] | None:
+            body = api.get(url).json()
+            return body if not body["enabled"] else None
+
+        body = wait_until(disabled, what="the webhook to be disabled")
+        assert_matches_spec("get_webhook", 200, body)
+        assert body["last_sent_success"] is False
+        assert body["last_sent_result"] == (
+            "500 Internal Server Error; disabled after 3 failed deliveries in a row"
+        )
+        assert body["updated_at"] == before["updated_at"]  # Moonbase's doing, not a user's
+        sent = len(receiver.received)
+        ready_branch(api, "shop", "dev3")  # disabled: nothing is queued (ready commits it)
+        assert len(deliveries(app)) == 6 and len(receiver.received) == sent
+
+        # enabled again by a user: a fresh start, so one more failure does not disable it
+        assert api.patch(url, json={"enabled": True}).json()["enabled"] is True
+        ready_branch(api, "shop", "dev4")
+        wait_until(lambda: len(finished()) == 7 or None, what="the next failed delivery")
+        assert api.get(url).json()["enabled"] is True

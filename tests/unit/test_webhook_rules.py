@@ -63,8 +63,11 @@ def test_settings_from_environment() -> None:
         {
             "MOONBASE_WEBHOOK_ALLOWED_HOSTS": " Hooks.Example.com, ,b.example ",
             "MOONBASE_WEBHOOK_MAX_ATTEMPTS": "3",
+            "MOONBASE_WEBHOOK_DISABLE_AFTER": "0",
         }
     )
+    assert Settings().webhook_disable_after == 5
+    assert settings.webhook_disable_after == 0
     assert settings.webhook_allowed_hosts == ("hooks.example.com", "b.example")
     assert settings.webhook_max_attempts == 3
 

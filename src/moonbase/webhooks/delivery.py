@@ -10,6 +10,11 @@ POSTs it, and records what happened on the delivery and on its webhook (``last_s
     webhook disabled / host no longer         failed, not sent (a test event is still sent to
     allowed since it was queued               a disabled webhook: it was asked for explicitly)
 
+A webhook whose last ``webhook_disable_after`` event deliveries (test events aside) all failed
+is disabled, as PlanetScale disables webhooks that keep failing; ``last_sent_result`` says so.
+Only deliveries queued since the webhook was last changed count, so enabling it again gives it
+a fresh start.
+
 The worker is woken after a commit that queued something (``wake``) and otherwise looks again
 when the next retry is due, or every few seconds (another process may have queued work).
 Queued deliveries are rows, so they survive a restart and are sent when the worker starts.
@@ -25,13 +30,14 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from moonbase.ids import utcnow
 from moonbase.models import DeliveryState, Webhook, WebhookDelivery
 from moonbase.settings import Settings
 from moonbase.store.db import Store
 from moonbase.webhooks.outbox import SIGNATURE_HEADER, sign
-from moonbase.webhooks.policy import url_problem
+from moonbase.webhooks.policy import TEST_EVENT, url_problem
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +180,7 @@ class DeliveryWorker:
 
     def _attempt(self, claimed: Claimed) -> Attempt | None:
         """POST the delivery; None when it must not be sent any more (see the module doc)."""
-        if not claimed.enabled and claimed.event != "webhook.test":
+        if not claimed.enabled and claimed.event != TEST_EVENT:
             return None
         if url_problem(claimed.url, self.settings.webhook_allowed_hosts) is not None:
             return None
@@ -196,7 +202,11 @@ class DeliveryWorker:
     def _record(self, claimed: Claimed, attempt: Attempt | None) -> None:
         now = self.clock()
         attempts = claimed.attempts + 1
-        values: dict[str, object] = {"attempts": attempts, "lease_until": None}
+        values: dict[str, object] = {
+            "attempts": attempts,
+            "lease_until": None,
+            "state": DeliveryState.PENDING,
+        }
         if attempt is None:
             values.update(
                 state=DeliveryState.FAILED,
@@ -230,11 +240,43 @@ class DeliveryWorker:
                     )
                     .execution_options(synchronize_session=False)
                 )
+                if values["state"] == DeliveryState.FAILED and claimed.event != TEST_EVENT:
+                    self._disable_if_failing(s, claimed.webhook_id, attempt.result)
         if attempt is not None and not attempt.success:
             log.info(
                 "webhook %s: %s delivery %s failed (attempt %d): %s",
                 claimed.webhook_id, claimed.event, claimed.id, attempts, attempt.result,
             )  # fmt: skip
+
+    def _disable_if_failing(self, s: Session, webhook_id: str, result: str) -> None:
+        limit = self.settings.webhook_disable_after
+        hook = s.get(Webhook, webhook_id)
+        if limit <= 0 or hook is None or not hook.enabled:
+            return
+        latest = s.scalars(
+            select(WebhookDelivery.state)
+            .where(
+                WebhookDelivery.webhook_id == webhook_id,
+                WebhookDelivery.event != TEST_EVENT,
+                WebhookDelivery.state != DeliveryState.PENDING,
+                WebhookDelivery.created_at >= hook.updated_at,
+            )
+            .order_by(WebhookDelivery.created_at.desc())
+            .limit(limit)
+        ).all()
+        if len(latest) < limit or any(state != DeliveryState.FAILED for state in latest):
+            return
+        log.warning("webhook %s: disabled after %d failed deliveries in a row", webhook_id, limit)
+        s.execute(
+            update(Webhook)
+            .where(Webhook.id == webhook_id)
+            .values(
+                enabled=False,
+                last_sent_result=f"{result}; disabled after {limit} failed deliveries in a row",
+                updated_at=Webhook.updated_at,  # Moonbase's doing, not a user's change
+            )
+            .execution_options(synchronize_session=False)
+        )
 
     def retry_delay(self, attempts: int) -> timedelta:
         """Wait after failed attempt number ``attempts``: 1 s, 2 s, 4 s ... (the first delay is

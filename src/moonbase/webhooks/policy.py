@@ -16,12 +16,15 @@ EVENTS = (
     "deploy_request.schema_applied", "keyspace.storage", "webhook.test",
 )  # fmt: skip
 
+#: what test_webhook sends (also to a disabled webhook; never counts towards disabling one)
+TEST_EVENT = "webhook.test"
+
 #: the events Moonbase sends today, and when. The others are accepted so that a client written
 #: for PlanetScale can subscribe to them, but nothing here produces them yet: branches never
 #: sleep, there are no deploy requests, insights, storage thresholds or maintenance windows.
 EMITTED = {
     "branch.ready": "a branch's servers answer for the first time after it was created",
-    "webhook.test": "test_webhook was called",
+    TEST_EVENT: "test_webhook was called",
 }
 
 #: PlanetScale's limit

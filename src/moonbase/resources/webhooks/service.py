@@ -19,7 +19,7 @@ from moonbase.resources.webhooks import repository
 from moonbase.resources.webhooks.schemas import WebhookCreate, WebhookUpdate, tested_resource
 from moonbase.settings import Settings
 from moonbase.webhooks.outbox import Outbox
-from moonbase.webhooks.policy import MAX_PER_DATABASE, event_problem, url_problem
+from moonbase.webhooks.policy import MAX_PER_DATABASE, TEST_EVENT, event_problem, url_problem
 
 TEST_INTERVAL = timedelta(seconds=20)
 
@@ -98,4 +98,4 @@ def send_test(
             f"Webhook '{hook.id}' can be tested once every {TEST_INTERVAL.seconds} seconds: "
             f"try again in {wait} s"
         )
-    outbox.enqueue(session, [hook], "webhook.test", org.name, db.name, tested_resource(hook))
+    outbox.enqueue(session, [hook], TEST_EVENT, org.name, db.name, tested_resource(hook))
