@@ -124,6 +124,7 @@ DEVIATIONS: dict[str, Deviation] = {
     "update_safe_migrations": Deviation(like="update_branch"),
     # not in the spec at all (pscale calls it): what reading the schema takes
     "refresh_branch_schema": Deviation(like="get_branch_schema"),
+    "diff_branch": Deviation(like="get_branch_schema"),
     # not in the spec (pscale / planetscale-go call them): a token's accesses are part of the
     # token, so reading them is reading it, granting is what creating takes, and removing some
     # is the lesser part of deleting it
@@ -134,7 +135,7 @@ DEVIATIONS: dict[str, Deviation] = {
 }
 
 #: operations outside the spec and the operation whose response body they share
-BODY_LIKE = {"refresh_branch_schema": "get_branch"}
+BODY_LIKE = {"refresh_branch_schema": "get_branch", "diff_branch": "get_branch_schema"}
 #: operations outside the spec that share no operation's body: the status of their success
 #: (their bodies are held to the spec's pieces in test_spec_coverage)
 OUTSIDE_SPEC_SUCCESS = {
@@ -1104,6 +1105,7 @@ def _branch_probes(p: bool) -> list[Probe]:
         here("get_branch_schema", lambda w, t: ("GET", f"{shop}/schema", None)),
         here("lint_branch_schema", lambda w, t: ("GET", f"{shop}/schema/lint", None)),
         here("refresh_branch_schema", lambda w, t: ("POST", f"{shop}/refresh-schema", None)),
+        here("diff_branch", lambda w, t: ("GET", f"{shop}/diff", None)),
         # MySQL passwords
         here("list_passwords", lambda w, t: ("GET", pw, None)),
         here("get_password", lambda w, t: ("GET", f"{pw}/{w.password_ids[p]}", None)),

@@ -77,6 +77,7 @@ class ListOf:
 #: the pieces of the spec their answers are made of, which they are held to instead
 OUTSIDE_SPEC: dict[str, BodyOf | ListOf] = {
     "refresh_branch_schema": BodyOf("get_branch"),
+    "diff_branch": BodyOf("get_branch_schema"),
     # pscale's access endpoints: the accesses as get_service_token shows them
     "list_service_token_accesses": ListOf("get_service_token", "service_token_accesses"),
     "add_service_token_accesses": ListOf("get_service_token", "service_token_accesses"),
@@ -144,6 +145,7 @@ def test_implemented_routes_are_spec_operations(app: FastAPI) -> None:
     assert set(BEYOND_SPEC) >= set(OUTSIDE_SPEC)
     refresh = "/v1/organizations/{organization}/databases/{database}/branches/{branch}"
     assert implemented["refresh_branch_schema"] == ("POST", f"{refresh}/refresh-schema")
+    assert implemented["diff_branch"] == ("GET", f"{refresh}/diff")
     token = "/v1/organizations/{organization}/service-tokens/{id}"  # where pscale calls them
     assert implemented["list_service_token_accesses"] == ("GET", f"{token}/access")
     assert implemented["add_service_token_accesses"] == ("POST", f"{token}/access")
@@ -294,6 +296,15 @@ def test_every_endpoint_matches_the_spec(
         "refresh_branch_schema", "POST", f"{branch_path('shop')}/refresh-schema", 200
     )
     assert refreshed["name"] == "main"
+    # the branch diff (pscale branch diff): nothing for a fresh copy, then the branch's changes
+    assert tour.call("diff_branch", "GET", f"{feature}/diff", 200)["data"] == []
+    feature_id = api.get(feature).json()["id"]
+    extra = {"name": "extra", "raw": "CREATE TABLE extra (id int)", "strict_unique_keys": []}
+    kept = [t for t in fake.schemas[feature_id] if t["name"] != "notes"]
+    fake.schemas[feature_id] = [*kept, extra]
+    diff = tour.call("diff_branch", "GET", f"{feature}/diff", 200)["data"]
+    assert [(d["name"], d["raw"][0]) for d in diff] == [("extra", "+"), ("notes", "-")]
+    assert tour.call("diff_branch", "GET", f"{branch_path('shop')}/diff", 200)["data"] == []
     tour.call("delete_branch", "DELETE", feature, 204)
     assert_error(api.get(feature), 404, "not_found")
 

@@ -194,11 +194,20 @@ def test_branch_has_the_parents_schema_and_no_data(moonbase: Moonbase, kind: str
             assert cur.fetchone() == (0,)
         conn.close()
 
-    # the schema endpoint and lint read the real servers
+    # the schema endpoint, the diff and lint read the real servers
     schema = moonbase.http.get(f"{ORG}/app/branches/feature/schema").json()["data"]
     assert {t["name"] for t in schema} >= {"customers", "orders"}
     assert all(t["raw"].upper().startswith("CREATE TABLE") for t in schema)
-    run_sql(kind, child, ["CREATE TABLE loose (a int)"])
+    assert moonbase.http.get(f"{ORG}/app/branches/feature/diff").json() == {"data": []}
+    run_sql(kind, child, ["CREATE TABLE loose (a int)", f"ALTER TABLE {table} ADD nick text"])
+    diff = moonbase.http.get(f"{ORG}/app/branches/feature/diff").json()["data"]
+    assert [d["name"] for d in diff] == (
+        ["loose", "shop.customers"] if kind == "postgresql" else ["customers", "loose"]
+    )
+    changed = next(d for d in diff if d["name"].endswith("customers"))
+    assert [line for line in changed["raw"].splitlines() if not line.startswith(" ")] == [
+        "+    nick text," if kind == "postgresql" else "+  `nick` text DEFAULT NULL,"
+    ]
     lint = moonbase.http.get(f"{ORG}/app/branches/feature/schema/lint").json()["data"]
     assert [(e["lint_error"], e["table_name"].split(".")[-1]) for e in lint] == [
         ("NO_UNIQUE_KEY", "loose")

@@ -155,6 +155,7 @@ def test_branch_and_credential_commands(moonbase: Moonbase) -> None:
     names = [b["name"] for b in json.loads(cli(moonbase, "branch", "list", "brdb", "-f", "json"))]
     assert names == ["main", "dev"]
     assert "dev" in cli(moonbase, "branch", "show", "brdb", "dev")
+    assert cli(moonbase, "branch", "diff", "brdb", "dev").strip() == "No changes."
 
     role = json.loads(cli(moonbase, "role", "create", "brdb", "dev", "--format", "json"))
     host, _, port = role["access_host_url"].rpartition(":")
@@ -164,6 +165,13 @@ def test_branch_and_credential_commands(moonbase: Moonbase) -> None:
     ) as conn:  # fmt: skip
         conn.execute("CREATE TABLE gadgets (name text)")
     assert "gadgets" in cli(moonbase, "branch", "schema", "brdb", "dev")
+    assert cli(moonbase, "branch", "diff", "brdb", "dev").splitlines() == [
+        "-- gadgets --",
+        "+CREATE TABLE public.gadgets (",
+        "+    name text",
+        "+);",
+        "",
+    ]
     assert "NO_UNIQUE_KEY" in cli(moonbase, "branch", "lint", "brdb", "dev")
 
     on = json.loads(

@@ -194,6 +194,7 @@ RULES.update(
         "get_branch_schema": Rule(ANY_BRANCH, BRANCH_READ),
         "lint_branch_schema": Rule(ANY_BRANCH, BRANCH_READ),
         "refresh_branch_schema": Rule(ANY_BRANCH, BRANCH_READ),
+        "diff_branch": Rule(ANY_BRANCH, BRANCH_READ),
         "update_password": Rule(PW_WRITE, PW_SCOPES),
         "renew_password": Rule(PW_WRITE, PW_SCOPES),
         "update_role": Rule(ROLE_WRITE, PW_SCOPES),
@@ -214,6 +215,8 @@ BEYOND_SPEC: dict[str, str] = {
     "disable_safe_migrations": "as enable_safe_migrations",
     "update_safe_migrations": "as enable_safe_migrations",
     "refresh_branch_schema": "not in the spec (pscale uses it); the same as get_branch_schema",
+    "diff_branch": "not in the spec (pscale branch diff uses it); it reads the schema of the "
+    "branch and its parent: as get_branch_schema",
 }
 
 

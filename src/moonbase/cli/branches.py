@@ -112,6 +112,24 @@ def branch_schema(
         typer.echo(f"-- {table['name']} --\n{table['raw']}\n")
 
 
+@branch_app.command("diff")
+def branch_diff(database: str, name: str, fmt: FormatOpt = Format.human) -> None:
+    """Show how a branch's schema differs from its parent's (+ only in the branch,
+    - only in the parent)."""
+    data = call("GET", f"{client().branch_path(database, name)}/diff")["data"]
+    if fmt == Format.json:
+        show(data, fmt, [])
+        return
+    if not data:
+        typer.echo("No changes.")
+    colours = {"+": typer.colors.GREEN, "-": typer.colors.RED}
+    for table in data:
+        typer.echo(f"-- {table['name']} --")
+        for line in table["raw"].splitlines():
+            typer.secho(line, fg=colours.get(line[:1]))
+        typer.echo()
+
+
 @branch_app.command("lint")
 def branch_lint(database: str, name: str, fmt: FormatOpt = Format.human) -> None:
     """Report schema problems (PlanetScale's lint codes)."""

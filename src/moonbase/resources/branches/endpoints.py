@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response
 
 from moonbase.api.deps import Context, Ctx
 from moonbase.api.pagination import PageDep, envelope, paginate
+from moonbase.errors import NotFound
 from moonbase.models import Branch, BranchState, Database, SchemaSnapshot
 from moonbase.resources import lookups
 from moonbase.resources.branches import repository, service
@@ -15,6 +16,7 @@ from moonbase.resources.branches.schemas import (
     SafeMigrationsUpdate,
     branch_json,
 )
+from moonbase.schema.diff import diff_tables
 from moonbase.schema.lint import lint
 from moonbase.schema.render import highlight
 
@@ -144,17 +146,24 @@ def update_safe_migrations(
 # --- schema ---------------------------------------------------------------------------------
 
 
-def _fresh_tables(ctx: Context, branch: Branch) -> list[dict[str, Any]]:
-    """The branch's tables as the reconciler has just read them from its primary."""
-    service.request_schema(ctx.session, branch)
-    asked = branch.schema_refresh_requested_at
+def _fresh_tables(ctx: Context, *branches: Branch) -> list[list[dict[str, Any]]]:
+    """Each branch's tables as the reconciler has just read them from its primary (all asked
+    for at once, so their servers are read side by side)."""
+    asked = {}
+    for branch in branches:
+        service.request_schema(ctx.session, branch)
+        asked[branch.id] = branch.schema_refresh_requested_at
 
-    def snapshot() -> SchemaSnapshot | None:
-        return ctx.session.get(SchemaSnapshot, branch.id)
+    def fresh() -> bool:
+        for branch_id, when in asked.items():
+            snapshot = ctx.session.get(SchemaSnapshot, branch_id)
+            if snapshot is None or when is None or snapshot.taken_at < when:
+                return False
+        return True
 
-    _settle(ctx, branch, lambda: (s := snapshot()) is not None and asked and s.taken_at >= asked)
-    found = snapshot()
-    return list(found.tables) if found else []
+    ctx.settle(all(b.state == BranchState.READY for b in branches), fresh, SETTLE_WAIT)
+    found = [ctx.session.get(SchemaSnapshot, b.id) for b in branches]
+    return [list(s.tables) if s else [] for s in found]
 
 
 def _namespace_filter(db: Database, namespace: str | None, keyspace: str | None) -> Any:
@@ -180,7 +189,8 @@ def get_branch_schema(
 ) -> dict[str, Any]:
     db, found = ctx.branch(organization, database, branch, "get_branch_schema")
     keep = _namespace_filter(db, namespace, keyspace)
-    tables = [t for t in _fresh_tables(ctx, found) if keep(t)]
+    (tables,) = _fresh_tables(ctx, found)
+    tables = [t for t in tables if keep(t)]
     return {
         "data": [{"name": t["name"], "raw": t["raw"], "html": highlight(t["raw"])} for t in tables]
     }
@@ -192,8 +202,24 @@ def lint_branch_schema(
 ) -> dict[str, Any]:
     db, found = ctx.branch(organization, database, branch, "lint_branch_schema")
     keyspace = db.schema_name if db.kind == "mysql" else ""
-    errors = lint(_fresh_tables(ctx, found), db.kind, keyspace)
+    (tables,) = _fresh_tables(ctx, found)
+    errors = lint(tables, db.kind, keyspace)
     return paginate(ctx.request, page, [e.to_json() for e in errors], ctx.settings.base_url)
+
+
+@router.get("/{branch}/diff", operation_id="diff_branch")
+def diff_branch(ctx: Ctx, organization: str, database: str, branch: str) -> dict[str, Any]:
+    """Outside the spec (``pscale branch diff`` calls it): how the branch's schema differs
+    from its parent's; a branch without a parent differs from nothing."""
+    db, found = ctx.branch(organization, database, branch, "diff_branch")
+    if found.parent_branch is None:
+        return {"data": []}
+    try:
+        parent = lookups.branch(ctx.session, db.id, found.parent_branch)
+    except NotFound:  # its parent is being deleted with it
+        return {"data": []}
+    before, after = _fresh_tables(ctx, parent, found)
+    return {"data": [d.to_json() for d in diff_tables(before, after)]}
 
 
 @router.post("/{branch}/refresh-schema", operation_id="refresh_branch_schema")
