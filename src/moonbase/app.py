@@ -26,6 +26,8 @@ from moonbase.resources.teams.endpoints import router as teams
 from moonbase.resources.users.endpoints import router as users
 from moonbase.resources.webhooks.endpoints import router as webhooks
 from moonbase.settings import Settings
+from moonbase.sqlhttp.endpoints import router as sql_over_http
+from moonbase.sqlhttp.gateway import Gateway
 from moonbase.store.db import Store, lock_home
 from moonbase.web.oauth.endpoints import router as oauth_flow
 from moonbase.webhooks.delivery import DeliveryWorker
@@ -77,15 +79,19 @@ def create_app(
     deliveries = DeliveryWorker(store, settings)
     outbox = Outbox(settings, wake=deliveries.wake)
     reconciler.branches.on_ready = outbox.branch_ready
+    # PlanetScale's HTTP SQL API (the serverless driver): sessions and their connections
+    sql_gateway = Gateway()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         provisioner.start_background()
         reconciler.start()
         deliveries.start()
+        sql_gateway.start()
         try:
             yield
         finally:
+            sql_gateway.stop()
             deliveries.stop()
             reconciler.stop()
             if stop_servers_on_exit:
@@ -108,6 +114,7 @@ def create_app(
     app.state.offer = provisioner.offer()
     app.state.reconciler = reconciler
     app.state.webhooks = outbox
+    app.state.sql_gateway = sql_gateway
     errors.install(app)
     for router in (organizations, databases, branches, credentials, service_tokens):
         app.include_router(router, prefix="/v1")
@@ -121,6 +128,7 @@ def create_app(
     audit.install(app, store, settings)
     app.include_router(audit_logs, prefix="/v1")
     ratelimit.install(app, settings)
+    app.include_router(sql_over_http)  # /psdb.v1alpha1.Database/..., outside the API's limit
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
