@@ -1,4 +1,5 @@
-"""create_app(): the store, the reconciler in the lifespan, the routers and the error renderer."""
+"""create_app(): the store, the reconciler in the lifespan, the routers and the error renderer,
+and the web pages (OAuth consent, dashboard)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from moonbase.settings import Settings
 from moonbase.sqlhttp.endpoints import router as sql_over_http
 from moonbase.sqlhttp.gateway import Gateway
 from moonbase.store.db import Store, lock_home
+from moonbase.web.dashboard import endpoints as dashboard
 from moonbase.web.oauth.endpoints import router as oauth_flow
 from moonbase.webhooks.delivery import DeliveryWorker
 from moonbase.webhooks.outbox import Outbox
@@ -134,4 +136,7 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # the web dashboard at the html_url of organizations, databases and branches: last, so
+    # every path above (and /docs, /openapi.json) stays the API's
+    dashboard.install(app)
     return app

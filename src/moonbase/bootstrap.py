@@ -22,7 +22,7 @@ class AdminToken:
     organization: str
     token_id: str
     token: str = field(repr=False)
-    #: the first administrator's sign-in (for the OAuth consent page)
+    #: the first administrator's sign-in (web dashboard, OAuth consent pages)
     admin_email: str = ""
     #: only when generated here (None when it came from the environment)
     admin_password: str | None = field(default=None, repr=False)

@@ -89,8 +89,8 @@ class Settings:
     webhook_disable_after: int = 5
     #: the first retry's delay in seconds; each further retry waits twice as long
     webhook_retry_delay: float = 1.0
-    # --- OAuth consent pages ---
-    #: signs the consent pages' session cookie; default: a random key kept in ``home``
+    # --- pages for browsers (OAuth consent, web dashboard) ---
+    #: signs their session cookies; default: a random key kept in ``home``
     oauth_session_secret: str | None = field(default=None, repr=False)
 
     @property

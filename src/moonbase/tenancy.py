@@ -28,6 +28,12 @@ from moonbase.passwords import hash_password
 #: lowercase letters, digits and inner dashes, as PlanetScale's organization names
 NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+#: first path segments Moonbase answers itself (the API, the OAuth pages, the dashboard's
+#: sign-in ...): an organization so named could have no dashboard page at ``/{name}``
+RESERVED_NAMES = frozenset({
+    "v1", "oauth", "healthz", "docs", "redoc", "openapi.json", "sign-in", "sign-out",
+    "static", "favicon.ico", "robots.txt", ".well-known",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ def check_name(name: str) -> str:
             f"Invalid organization name '{name}': use 1 to 64 lowercase letters, digits and "
             "dashes, starting and ending with a letter or digit"
         )
+    if name in RESERVED_NAMES:
+        raise Unprocessable(f"'{name}' is one of Moonbase's own paths: choose another name")
     return name
 
 

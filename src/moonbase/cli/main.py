@@ -102,8 +102,8 @@ def up(
             )
         if admin.admin_password:
             console.print(
-                f"Administrator sign-in (for the OAuth consent page): {admin.admin_email} / "
-                f"{admin.admin_password}\n"
+                f"Administrator sign-in (web dashboard {settings.base_url}/ and OAuth consent "
+                f"pages): {admin.admin_email} / {admin.admin_password}\n"
             )
 
     try:

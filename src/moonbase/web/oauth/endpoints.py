@@ -12,66 +12,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-from functools import cache
-from typing import Annotated, Any
-from urllib.parse import parse_qsl, unquote
+from typing import Any
+from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from moonbase.errors import Unprocessable
 from moonbase.models import User
-from moonbase.passwords import check_password, hash_password
 from moonbase.resources.oauth import authorization, repository, scopes, service
 from moonbase.store.db import Store
+from moonbase.web.forms import FormDep, posted_session, signing_in
 from moonbase.web.oauth import pages
-from moonbase.web.oauth import session as browser
+from moonbase.web.pages import see_other
+from moonbase.web.session import OAUTH as browser
+from moonbase.web.session import BrowserSession
 
 router = APIRouter(prefix="/oauth", include_in_schema=False)
 
-MAX_FORM_BYTES = 64 * 1024
-
-
-class Form(dict[str, str]):
-    """A form-encoded body; ``problem`` says why it could not be read (None: it could)."""
-
-    problem: str | None = None
-
-
-async def form_fields(request: Request) -> Form:
-    form = Form()
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        form.problem = "The request body is too large"
-        return form
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
-    except (UnicodeDecodeError, ValueError):
-        form.problem = "The request body is not a valid form"
-        return form
-    for name, value in pairs:
-        if name in form:
-            form.problem = f"The parameter {name} is given more than once"
-        form[name] = value
-    return form
-
-
-FormDep = Annotated[Form, Depends(form_fields)]
-
-
-@cache
-def _no_user() -> str:
-    """Checked when the email is unknown, so a wrong email takes as long as a wrong password."""
-    return hash_password("moonbase: no such user")
-
-
 def _store(request: Request) -> Store:
     return request.app.state.store  # type: ignore[no-any-return]
-
-
-def _see_other(location: str) -> RedirectResponse:
-    return RedirectResponse(location, status_code=303, headers={"Cache-Control": "no-store"})
 
 
 def _authorize_url(query: str) -> str:
@@ -82,7 +43,7 @@ def _show(
     request: Request,
     db: Session,
     auth: authorization.AuthorizationRequest,
-    bs: browser.BrowserSession,
+    bs: BrowserSession,
 ) -> Response:
     """The sign-in form, or the consent page for the signed-in user."""
     app = auth.application
@@ -105,7 +66,7 @@ def _parse(db: Session, query: str) -> authorization.AuthorizationRequest | Resp
     except authorization.UntrustedClient as exc:
         return pages.error_page("This application cannot be authorized", str(exc))
     except authorization.RedirectableError as exc:
-        return _see_other(exc.location)
+        return see_other(exc.location)
 
 
 @router.get("/authorize")
@@ -117,7 +78,7 @@ def authorize(request: Request) -> Response:
         bs = browser.read(request)
         if bs is not None and bs.user_id and db.get(User, bs.user_id) is None:
             bs = None  # the user is gone
-        return _show(request, db, auth, bs or browser.BrowserSession.new())
+        return _show(request, db, auth, bs or BrowserSession.new())
 
 
 def _expired_form() -> Response:
@@ -131,47 +92,43 @@ def _expired_form() -> Response:
 @router.post("/sign-in")
 def sign_in(request: Request, form: FormDep) -> Response:
     query = form.get("authorize_query", "")
-    bs = browser.read(request)
-    if form.problem or not browser.csrf_ok(request, bs, form.get("csrf_token")):
+    bs = posted_session(request, form, browser)
+    if bs is None:
         return _expired_form()
-    assert bs is not None
     with _store(request).tx() as db:
         auth = _parse(db, query)
         if isinstance(auth, Response):
             return auth
         email = form.get("email", "").strip()
-        user = repository.user_by_email(db, email) if email else None
-        if not check_password(form.get("password", ""), user.password_hash if user else _no_user()):
-            user = None
+        user = signing_in(db, email, form.get("password", ""))
         if user is None:
             org = repository.organization(db, auth.application.organization_id)
             csrf = browser.csrf_token(request, bs)
             return pages.sign_in_page(
                 auth.application, org, csrf, query, email, "Wrong email or password", 401
             )
-        response = _see_other(_authorize_url(query))
-        browser.write(request, response, browser.BrowserSession.new(user.id))
+        response = see_other(_authorize_url(query))
+        browser.write(request, response, BrowserSession.new(user.id))
         return response
 
 
 @router.post("/authorize")
 def decide(request: Request, form: FormDep) -> Response:
     query = form.get("authorize_query", "")
-    bs = browser.read(request)
-    if form.problem or not browser.csrf_ok(request, bs, form.get("csrf_token")):
+    bs = posted_session(request, form, browser)
+    if bs is None:
         return _expired_form()
-    assert bs is not None
     with _store(request).tx() as db:
         auth = _parse(db, query)
         if isinstance(auth, Response):
             return auth
         user = db.get(User, bs.user_id) if bs.user_id else None
         if user is None:
-            return _show(request, db, auth, browser.BrowserSession.new())
+            return _show(request, db, auth, BrowserSession.new())
         decision = form.get("decision")
         if decision == "deny":
             denied = {"error": "access_denied", "error_description": "The user denied access"}
-            return _see_other(
+            return see_other(
                 authorization.redirect_with(auth.redirect_uri, {**denied, "state": auth.state})
             )
         if decision != "approve":
@@ -183,7 +140,7 @@ def decide(request: Request, form: FormDep) -> Response:
             code = authorization.grant_code(db, auth, user, database_id)
         except Unprocessable as exc:
             return pages.error_page("Access cannot be granted", exc.message, 403)
-        return _see_other(
+        return see_other(
             authorization.redirect_with(auth.redirect_uri, {"code": code, "state": auth.state})
         )
 
@@ -191,9 +148,9 @@ def decide(request: Request, form: FormDep) -> Response:
 @router.post("/sign-out")
 def sign_out(request: Request, form: FormDep) -> Response:
     query = form.get("authorize_query", "")
-    if form.problem or not browser.csrf_ok(request, browser.read(request), form.get("csrf_token")):
+    if posted_session(request, form, browser) is None:
         return _expired_form()
-    response = _see_other(_authorize_url(query))
+    response = see_other(_authorize_url(query))
     browser.clear(request, response)
     return response
 
