@@ -136,10 +136,12 @@ def test_wire_shapes_sessions_and_refusals(mysql_db: Moonbase) -> None:
 
     # a transaction over several calls: what it wrote is seen inside it and gone after ROLLBACK
     session = sql(mb, cred, "BEGIN").json()["session"]
+    assert session["inTransaction"] is True
     session = sql(mb, cred, "DELETE FROM t", session).json()["session"]
     inside = sql(mb, cred, "SELECT count(*) FROM t", session).json()
     assert values(inside["result"]["rows"][0]) == [b"0"]
     session = sql(mb, cred, "ROLLBACK", inside["session"]).json()["session"]
+    assert session["inTransaction"] is False
     after = sql(mb, cred, "SELECT count(*) FROM t").json()  # another session
     assert values(after["result"]["rows"][0]) == [b"2"]
     # session variables stay with their session

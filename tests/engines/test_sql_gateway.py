@@ -88,9 +88,19 @@ def test_abandoned_transactions_are_rolled_back_and_idle_connections_closed(
             time.sleep(0.05)
         assert logins() == 0
         assert engine.admin_query(spec, "SELECT count(*) FROM app_db.t")[0][0] == 0  # rolled back
-        # the session is gone: its id now starts a fresh one
+        # the client still believes in its transaction: COMMIT must not pretend to succeed
+        assert begun.in_transaction
+        commit = gateway.execute(begun.session_id, "cred", target, "COMMIT", in_transaction=True)
+        assert commit.error is not None and commit.error["code"] == "ABORTED"
+        assert commit.session_id != begun.session_id and not commit.in_transaction
+        # ... while ROLLBACK (what the driver sends after an error) goes through
+        rollback = gateway.execute(
+            begun.session_id, "cred", target, "ROLLBACK", in_transaction=True
+        )
+        assert rollback.error is None
+        # a session the gateway no longer knows, outside a transaction: a fresh one
         fresh = gateway.execute(begun.session_id, "cred", target, "SELECT 1")
-        assert fresh.session_id != begun.session_id
+        assert fresh.session_id != begun.session_id and fresh.error is None
     finally:
         gateway.stop()
 

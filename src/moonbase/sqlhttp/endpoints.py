@@ -140,8 +140,10 @@ def _session_id(session: Any) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def _session_json(session_id: str) -> dict[str, str]:
-    return {"id": session_id}
+def _session_json(session_id: str, in_transaction: bool = False) -> dict[str, Any]:
+    """The opaque session the driver hands back: its id, and whether it was inside a
+    transaction (so a transaction lost meanwhile is noticed, see ``Gateway.execute``)."""
+    return {"id": session_id, "inTransaction": in_transaction}
 
 
 @router.post("/Execute")
@@ -153,8 +155,14 @@ def execute(request: Request, call: Call) -> JSONResponse:
         return refusal.response()
     if not call.query.strip():
         return Refusal(400, "invalid_argument", "the query is empty").response()
-    outcome = gateway.execute(_session_id(call.session), credential_id, target, call.query)
-    body: dict[str, Any] = {"session": _session_json(outcome.session_id), "timing": outcome.seconds}
+    in_transaction = isinstance(call.session, dict) and call.session.get("inTransaction") is True
+    outcome = gateway.execute(
+        _session_id(call.session), credential_id, target, call.query, in_transaction
+    )
+    body: dict[str, Any] = {
+        "session": _session_json(outcome.session_id, outcome.in_transaction),
+        "timing": outcome.seconds,
+    }
     if outcome.error is not None:
         body["error"] = outcome.error
     else:

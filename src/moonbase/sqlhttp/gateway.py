@@ -74,6 +74,17 @@ class Outcome:
     result: dict[str, Any] | None
     error: dict[str, str] | None
     seconds: float
+    #: the session holds an open transaction (the client hands this back with the session)
+    in_transaction: bool = False
+
+
+_ENDS_TRANSACTION = re.compile(r"^\s*ROLLBACK\b", re.IGNORECASE)
+#: what a statement meets when its session's transaction is no longer there
+LOST_TRANSACTION = {
+    "code": "ABORTED",
+    "message": "the transaction was rolled back: it was left idle longer than the "
+    "transaction timeout, or Moonbase restarted; start it again",
+}
 
 
 class Gateway:
@@ -130,14 +141,28 @@ class Gateway:
         return session.id
 
     def execute(
-        self, session_id: str | None, credential_id: str, target: Target, query: str
+        self,
+        session_id: str | None,
+        credential_id: str,
+        target: Target,
+        query: str,
+        in_transaction: bool = False,
     ) -> Outcome:
+        """Run ``query`` in the session. ``in_transaction``: the client last saw its session
+        inside a transaction; if that transaction is gone (timed out, or this process is not
+        the one that had it) the statement is refused rather than run outside it, so a COMMIT
+        never reports success for work that was rolled back. A ROLLBACK is let through."""
         session = self._session(session_id, credential_id)
         with session.lock:
             started = time.monotonic()
-            result, error = self._run(session, target, query)
+            holds = session.conn is not None and _in_transaction(session.conn)
+            result: dict[str, Any] | None = None
+            error: dict[str, str] | None = dict(LOST_TRANSACTION)
+            if not in_transaction or holds or _ENDS_TRANSACTION.match(query):
+                result, error = self._run(session, target, query)
             session.used = time.monotonic()
-            return Outcome(session.id, result, error, session.used - started)
+            held = session.conn is not None and _in_transaction(session.conn)
+            return Outcome(session.id, result, error, session.used - started, held)
 
     def _session(self, session_id: str | None, credential_id: str) -> _Session:
         with self._lock:
