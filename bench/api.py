@@ -143,10 +143,12 @@ def _measure(endpoint: str, url: str, names: list[str], requests: int,
     }
 
 
-def populate(client: httpx.Client, count: int) -> list[str]:
+def populate(client: httpx.Client, count: int, name_format: str = "db-{i:03d}") -> list[str]:
+    """Create ``count`` databases through the API (PostgreSQL and MySQL in turn, PS_10) and
+    wait until all of them are ready."""
     names = []
     for i in range(count):
-        name = f"db-{i:03d}"
+        name = name_format.format(i=i)
         kind = "postgresql" if i % 2 == 0 else "mysql"
         r = client.post(f"/v1/organizations/{ORG}/databases",
                         json={"name": name, "kind": kind, "cluster_size": "PS_10"})

@@ -4,7 +4,8 @@
     .venv/bin/python -m bench.run api        # (b) GET latency, throughput vs /healthz, /v1/regions
     .venv/bin/python -m bench.run memory     # (c) memory per idle ready database
     .venv/bin/python -m bench.run branch     # branch creation vs a schema dump + restore
-    .venv/bin/python -m bench.run all        # the three, one after the other
+    .venv/bin/python -m bench.run idle       # idle server CPU vs the number of databases
+    .venv/bin/python -m bench.run all        # all of them, one after the other
 
 (``.venv/bin/python bench/run.py ...`` works too.) Each prints a table and writes
 ``bench/results/<name>-<timestamp>.json``. ``--quick`` runs a small version of each (a smoke
@@ -66,7 +67,8 @@ def use_source(spec: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("benchmark", choices=["create", "api", "memory", "branch", "all"])
+    parser.add_argument("benchmark",
+                        choices=["create", "api", "memory", "branch", "idle", "all"])
     parser.add_argument("--quick", action="store_true", help="small smoke-test sizes")
     parser.add_argument("--no-wait-quiet", action="store_true",
                         help="do not wait (up to 10 min) for the machine to be idle first")
@@ -88,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--drop-caches", action="store_true",
                    help="one more pass that drops the page cache before each MemAvailable read")
     g.add_argument("--replicas", default="0,2", help="replica counts, comma separated (0,2)")
+    g = parser.add_argument_group("idle")
+    g.add_argument("--idle-databases", default="0,30,120",
+                   help="database counts, comma separated; 0 (the baseline) is always measured "
+                        "(0,30,120)")
+    g.add_argument("--idle-rounds", type=int, default=5, help="samples per count (5)")
+    g.add_argument("--idle-seconds", type=float, default=20.0, help="length of a sample, s (20)")
     parser.add_argument("--source", metavar="REV_OR_DIR",
                         help="benchmark this git revision (e.g. HEAD) or this folder holding the "
                              "moonbase package, instead of the work tree's src/")
@@ -99,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
 
     common.sigterm_as_interrupt()
     started = time.monotonic()
-    which = ["create", "api", "memory", "branch"] if args.benchmark == "all" else [args.benchmark]
+    which = (["create", "api", "memory", "branch", "idle"] if args.benchmark == "all"
+             else [args.benchmark])
     try:
         for name in which:
             print(f"\n=== {name} ===", flush=True)
@@ -114,6 +123,14 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import branch
 
                 branch.main(runs=1 if args.quick else 5)
+            elif name == "idle":
+                from bench import idle
+
+                counts = (0, 30) if args.quick else tuple(
+                    int(x) for x in args.idle_databases.split(",") if x.strip())
+                idle.main(counts=counts, rounds=1 if args.quick else args.idle_rounds,
+                          seconds=5.0 if args.quick else args.idle_seconds,
+                          settle=2.0 if args.quick else 5.0)
             elif name == "api":
                 from bench import api
 
