@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from moonbase.ids import utcnow
+from moonbase.models import SchemaSnapshot
 from moonbase.provisioners.fake import FakeProvisioner, PermanentFailure, TemporaryFailure
 
 from api_support import (
@@ -239,6 +242,21 @@ def test_quiet_ready_branches_are_checked_without_an_attempt(
     wait_until(lambda: not reconciler._due()[0] or None, what="the branch to be quiet")
     attempts.clear()
     wait_until(lambda: checks.count(branch_id) >= 3 or None, what="three health checks")
+    assert branch_id not in attempts
+
+    # an old schema snapshot is read again the same way (here: made old by hand)
+    fake.schemas[branch_id] = [
+        {"name": "later", "raw": "CREATE TABLE later (id int)", "strict_unique_keys": []}
+    ]
+    store = api.app.state.store  # type: ignore[attr-defined]
+    with store.tx() as s:
+        s.execute(update(SchemaSnapshot).values(taken_at=utcnow() - timedelta(minutes=5)))
+
+    def table_count() -> int | None:
+        count = api.get(db_path("quiet")).json()["default_branch_table_count"]
+        return count if count == 1 else None
+
+    wait_until(table_count, what="the new snapshot")
     assert branch_id not in attempts
 
     fake.failures.append(TemporaryFailure("restarting"))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -116,15 +116,19 @@ class BranchWork:
                 log.exception("unexpected failure on branch %s", branch_id)
             self._failed(branch_id, str(exc) or type(exc).__name__, permanent=False)
 
-    def troubled(self, branch_ids: list[str]) -> list[str]:
-        """The health check of ready branches that need nothing else, without taking them:
-        one read for all their plans, then the provisioner's check of each. Returns those
-        whose servers have a problem, for a full attempt (which records it and recovers)."""
+    def troubled(self, check: Collection[str], refresh: Collection[str] = ()) -> list[str]:
+        """The light pass over ready branches that need nothing else, without taking them:
+        one read of the store for all their plans, then the provisioner's health check of
+        those in ``check`` and a new schema snapshot of those in ``refresh`` (an old one).
+        Returns the branches with a problem (or whose schema could not be read), for a full
+        attempt, which records it and recovers."""
+        check, refresh = set(check), set(refresh)
+        wanted = check | refresh
         with self.store.tx() as s:
             branches = list(
                 s.scalars(
                     select(Branch).where(
-                        Branch.id.in_(branch_ids),
+                        Branch.id.in_(wanted),
                         Branch.desired == Desired.PRESENT,
                         Branch.state == BranchState.READY,
                     )
@@ -139,12 +143,16 @@ class BranchWork:
             plans = [plan_for(s, b, dbs[b.database_id], self.provisioner, False) for b in branches]
         found = []
         for plan in plans:
-            self.checked[plan.branch_id] = self.clock()
             try:
-                problem = self.provisioner.problem(plan)
-            except Exception:  # noqa: BLE001 - a failing check is a problem to look into
-                log.exception("health check of branch %s failed", plan.branch_id)
-                problem = "the health check failed"
+                problem = None
+                if plan.branch_id in check:
+                    self.checked[plan.branch_id] = self.clock()
+                    problem = self.provisioner.problem(plan)
+                if problem is None and plan.branch_id in refresh:
+                    self._schema(plan.branch_id, plan, force=False)
+            except Exception:  # noqa: BLE001 - a failing look is a problem to look into
+                log.exception("light pass over branch %s failed", plan.branch_id)
+                problem = "the health check or the schema read failed"
             if problem:
                 log.info("branch %s: %s", plan.branch_id, problem)
                 found.append(plan.branch_id)

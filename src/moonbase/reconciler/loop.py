@@ -11,13 +11,15 @@ What a branch may need, in order:
 * desired absent                       -> stop its servers, remove files, delete its rows
 * desired present, not ready           -> converge (start / adopt primary and replicas)
 * ready, credentials waiting           -> create / drop logins, drop expired ones
-* ready, schema snapshot old or asked  -> read the schema again
+* ready, schema snapshot asked for     -> read the schema again
 * ready, health check due              -> if a server is gone, back to pending
+* ready, schema snapshot old (1 min)   -> read the schema again
 
-A ready branch that needs nothing but its health check is not taken (no lease, no attempt):
-all of them are checked in one batch with a single read of the store, and only a branch with
-a problem gets a full attempt. An idle installation's cost thus grows with its branch count
-by one cheap provisioner check per branch every ``health_interval``.
+A ready branch that needs nothing but the last two is not taken (no lease, no attempt): all of
+them are looked at in one batch with a single read of the store, and only a branch with a
+problem gets a full attempt. An idle installation's cost thus grows with its branch count by
+one cheap provisioner check per branch every ``health_interval`` and one schema read (and one
+write) per branch a minute.
 """
 
 from __future__ import annotations
@@ -103,13 +105,13 @@ class Reconciler:
     def dispatch(self) -> list[str]:
         """Start work on every branch that needs it, and the health check of those that only
         need that; return the ids of the branches taken for work."""
-        due, health = self._due()
+        due, health, stale = self._due()
         started = [branch_id for branch_id in due if self._start(branch_id)]
         with self._busy_lock:
-            check = bool(health) and not self._checking
-            self._checking = self._checking or check
-        if check:
-            self._pool.submit(self._check_guarded, health)
+            look = bool(health or stale) and not self._checking
+            self._checking = self._checking or look
+        if look:
+            self._pool.submit(self._check_guarded, health, stale)
         return started
 
     def _start(self, branch_id: str) -> bool:
@@ -120,9 +122,9 @@ class Reconciler:
         self._pool.submit(self._work_guarded, branch_id)
         return True
 
-    def _check_guarded(self, branch_ids: list[str]) -> None:
+    def _check_guarded(self, health: list[str], stale: list[str]) -> None:
         try:
-            for branch_id in self.branches.troubled(branch_ids):
+            for branch_id in self.branches.troubled(health, stale):
                 self._start(branch_id)
         except Exception:  # noqa: BLE001 - the next pass checks again
             log.exception("health check pass failed")
@@ -148,11 +150,13 @@ class Reconciler:
     # --- choosing work ----------------------------------------------------------------
     def due_branches(self) -> list[str]:
         """Every branch that needs something, a health check included."""
-        due, health = self._due()
-        return due + health
+        due, health, stale = self._due()
+        return due + sorted(set(health) | set(stale))
 
-    def _due(self) -> tuple[list[str], list[str]]:
-        """(branches that need an attempt, ready branches that need only a health check)."""
+    def _due(self) -> tuple[list[str], list[str], list[str]]:
+        """(branches that need an attempt, ready branches that need only a health check,
+        ready branches that need only a new schema snapshot): the last two get the light
+        pass."""
         now = self.clock()
         with self.store.tx() as s:
             pending_creds = select(Credential.branch_id).where(
@@ -177,7 +181,9 @@ class Reconciler:
                     SchemaSnapshot.taken_at,
                 ).outerjoin(SchemaSnapshot, SchemaSnapshot.branch_id == Branch.id)
             ).all()
-        due, health = [], []
+        due: list[str] = []
+        health: list[str] = []
+        stale: list[str] = []
         for branch_id, desired, state, next_at, safe, safe_applied, asked, taken in rows:
             if next_at is not None and next_at > now:
                 continue  # backing off after a failure
@@ -187,13 +193,15 @@ class Reconciler:
                 or branch_id in with_creds
                 or safe != safe_applied
                 or taken is None
-                or now - taken >= SCHEMA_MAX_AGE
                 or (asked is not None and asked >= taken)
             ):
                 due.append(branch_id)
-            elif now - self.branches.checked.get(branch_id, datetime.min) >= self.health_interval:
+                continue
+            if now - self.branches.checked.get(branch_id, datetime.min) >= self.health_interval:
                 health.append(branch_id)
-        return due, health
+            if now - taken >= SCHEMA_MAX_AGE:
+                stale.append(branch_id)
+        return due, health, stale
 
     def _claim(self, branch_id: str) -> bool:
         now = self.clock()
