@@ -5,6 +5,7 @@
     .venv/bin/python -m bench.run memory     # (c) memory per idle ready database
     .venv/bin/python -m bench.run branch     # branch creation vs a schema dump + restore
     .venv/bin/python -m bench.run idle       # idle server CPU vs the number of databases
+    .venv/bin/python -m bench.run sql        # SQL over HTTP (serverless driver) vs MySQL protocol
     .venv/bin/python -m bench.run all        # all of them, one after the other
 
 (``.venv/bin/python bench/run.py ...`` works too.) Each prints a table and writes
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("benchmark",
-                        choices=["create", "api", "memory", "branch", "idle", "all"])
+                        choices=["create", "api", "memory", "branch", "idle", "sql", "all"])
     parser.add_argument("--quick", action="store_true", help="small smoke-test sizes")
     parser.add_argument("--no-wait-quiet", action="store_true",
                         help="do not wait (up to 10 min) for the machine to be idle first")
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
     common.sigterm_as_interrupt()
     started = time.monotonic()
-    which = (["create", "api", "memory", "branch", "idle"] if args.benchmark == "all"
+    which = (["create", "api", "memory", "branch", "idle", "sql"] if args.benchmark == "all"
              else [args.benchmark])
     try:
         for name in which:
@@ -123,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import branch
 
                 branch.main(runs=1 if args.quick else 5)
+            elif name == "sql":
+                from bench import sql
+
+                sql.main(rounds=1 if args.quick else 5, count=100 if args.quick else 1000)
             elif name == "idle":
                 from bench import idle
 
