@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -168,6 +169,44 @@ def populate(client: httpx.Client, count: int, name_format: str = "db-{i:03d}") 
     return names
 
 
+def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
+    """``bench/api_server.py`` on ``port``, its own session, logging to ``home``/server.log;
+    returns once it answers ``/healthz``."""
+    log = home / "server.log"
+    with log.open("ab") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.api_server", "--home", str(home), "--port",
+             str(port)], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def answers() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"api server exited: {log.read_text()[-2000:]}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(answers, 60, "the API server")
+    except BaseException:
+        stop_server(proc)
+        raise
+    return proc
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+
 def run(requests: int = 2000, rounds: int = 5, databases: int = 120,
         endpoints: tuple[str, ...] = tuple(ENDPOINTS), concurrency: int = 4,
         settle: float = 2.0, max_seconds: float | None = 20.0,
@@ -177,29 +216,13 @@ def run(requests: int = 2000, rounds: int = 5, databases: int = 120,
     home = make_dir("mb-bench-api-")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = home / "server.log"
     proc: subprocess.Popen[bytes] | None = None
     pool: cf.ProcessPoolExecutor | None = None
     measurements: list[dict[str, Any]] = []
     sizes: dict[str, int] = {}
     idle_cpu = float("nan")
     try:
-        with log.open("ab") as handle:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.api_server", "--home", str(home), "--port",
-                 str(port)], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-        def answers() -> bool:
-            if proc is None or proc.poll() is not None:
-                raise RuntimeError(f"api server exited: {log.read_text()[-2000:]}")
-            try:
-                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(answers, 60, "the API server")
+        proc = start_server(home, port)
         ctx = mp.get_context("spawn")
         barrier = ctx.Barrier(concurrency)
         pool = cf.ProcessPoolExecutor(concurrency, mp_context=ctx, initializer=_init_worker,
@@ -242,13 +265,8 @@ def run(requests: int = 2000, rounds: int = 5, databases: int = 120,
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        if proc is not None:
+            stop_server(proc)
         remove(home)
     result = _summarise(measurements, sizes, requests, rounds, databases, concurrency)
     result["config"]["max_seconds_per_measurement"] = max_seconds

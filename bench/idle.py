@@ -25,17 +25,14 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.api import _cpu_seconds, populate
+from bench.api import _cpu_seconds, populate, start_server, stop_server
 from bench.common import (
     ADMIN,
-    ROOT,
     busy_now,
     fmt_range,
     free_port,
@@ -45,49 +42,11 @@ from bench.common import (
     remove,
     summary,
     table,
-    wait_for,
     write_json,
 )
 
 COUNTS = (0, 30, 120)
 CPUS = os.cpu_count() or 1
-
-
-def _start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
-    """``bench/api_server.py`` on ``port``, its own session, logging to ``home``/server.log;
-    returns once it answers ``/healthz``."""
-    log = home / "server.log"
-    with log.open("ab") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.api_server", "--home", str(home), "--port",
-             str(port)], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def answers() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"api server exited: {log.read_text()[-2000:]}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(answers, 60, "the API server")
-    except BaseException:
-        _stop_server(proc)
-        raise
-    return proc
-
-
-def _stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def _sample(pid: int, seconds: float) -> dict[str, float]:
@@ -107,7 +66,7 @@ def scenario(count: int, rounds: int, seconds: float, settle: float) -> dict[str
     proc: subprocess.Popen[bytes] | None = None
     samples: list[dict[str, Any]] = []
     try:
-        proc = _start_server(home, port)
+        proc = start_server(home, port)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=ADMIN,
                           timeout=60) as client:
             t0 = time.monotonic()
@@ -136,7 +95,7 @@ def scenario(count: int, rounds: int, seconds: float, settle: float) -> dict[str
                   flush=True)
     finally:
         if proc is not None:
-            _stop_server(proc)
+            stop_server(proc)
         leftovers = janitor(home)
         if leftovers:
             print(f"janitor stopped leftover processes: {leftovers}")
