@@ -39,6 +39,8 @@ def test_sessions_share_pooled_connections_and_keep_their_own(maria_servers: Ser
         second = gateway.execute(None, "cred", target, "SELECT CONNECTION_ID()")
         assert first.session_id != second.session_id
         assert first_value(first) == first_value(second)  # the same pooled connection
+        for _ in range(20):  # the driver's Client: a new session per call, nothing kept
+            gateway.execute(None, "cred", target, "SELECT 1")
         assert gateway.counts() == (0, 1)
 
         begun = gateway.execute(None, "cred", target, "BEGIN")

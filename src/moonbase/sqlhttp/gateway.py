@@ -128,17 +128,15 @@ class Gateway:
             _close(conn)
 
     def counts(self) -> tuple[int, int]:
-        """(sessions holding a connection, idle pooled connections): for tests and metrics."""
+        """(sessions kept, each holding a connection; idle pooled connections): for tests."""
         with self._lock:
-            held = sum(1 for s in self._sessions.values() if s.conn is not None)
-            return held, sum(len(pool) for pool in self._idle.values())
+            return len(self._sessions), sum(len(pool) for pool in self._idle.values())
 
     # --- one call ---------------------------------------------------------------------
     def new_session(self, credential_id: str) -> str:
-        session = _Session(secrets.token_urlsafe(24), credential_id)
-        with self._lock:
-            self._sessions[session.id] = session
-        return session.id
+        """A fresh session id. Nothing is kept for it until it holds a connection: a session
+        without one has no state, and the driver's ``Client`` starts one per call."""
+        return _Session(secrets.token_urlsafe(24), credential_id).id
 
     def execute(
         self,
@@ -162,6 +160,11 @@ class Gateway:
                 result, error = self._run(session, target, query)
             session.used = time.monotonic()
             held = session.conn is not None and _in_transaction(session.conn)
+            with self._lock:  # kept while it holds a connection, forgotten once it does not
+                if session.conn is not None:
+                    self._sessions[session.id] = session
+                else:
+                    self._sessions.pop(session.id, None)
             return Outcome(session.id, result, error, session.used - started, held)
 
     def _session(self, session_id: str | None, credential_id: str) -> _Session:
@@ -170,7 +173,7 @@ class Gateway:
             if found is not None and found.credential_id == credential_id:
                 return found
         # unknown, expired or another login's: a fresh session (its state is gone)
-        return self._sessions[self.new_session(credential_id)]
+        return _Session(secrets.token_urlsafe(24), credential_id)
 
     def _run(
         self, session: _Session, target: Target, query: str
@@ -271,7 +274,10 @@ class Gateway:
                 if idle >= limit:
                     del self._sessions[session_id]
                     if session.conn is not None:
+                        # a call that fetched the session just now finds it empty (and, if
+                        # its client was in the transaction, is told the transaction is lost)
                         closing.append(session.conn)
+                        session.conn = None
         for conn in closing:
             _close(conn)
 
