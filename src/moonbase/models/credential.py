@@ -21,7 +21,8 @@ class Credential(PublicResource, Base):
     branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(255))
-    username: Mapped[str] = mapped_column(String(128))
+    #: indexed: the HTTP SQL API finds a password by its username on every call
+    username: Mapped[str] = mapped_column(String(128), index=True)
     verifier: Mapped[str] = mapped_column(Text)
     role: Mapped[str | None] = mapped_column(String(32), default=None)
     inherited_roles: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -93,26 +93,27 @@ def _target(request: Request) -> tuple[str, Target]:
     refused = Refusal(401, "unauthenticated", "Access denied: unknown user or wrong password")
     now = utcnow()
     with store.tx() as s:
-        cred = s.scalar(
-            select(Credential).where(
+        # one query for the password, its branch and its database (this runs on every call)
+        found = s.execute(
+            select(Credential, Branch, Database)
+            .join(Branch, Branch.id == Credential.branch_id)
+            .join(Database, Database.id == Branch.database_id)
+            .where(
                 Credential.username == username,
                 Credential.kind == "password",
                 Credential.deleted_at.is_(None),
             )
-        )
-        if cred is None or not hmac.compare_digest(
-            cred.verifier.encode(), native_password_hash(password).encode()
-        ):
+        ).first()
+        if found is None:
+            raise refused
+        cred, branch, db = found
+        if not hmac.compare_digest(cred.verifier.encode(), native_password_hash(password).encode()):
             raise refused
         if cred.expires_at is not None and cred.expires_at <= now:
             raise Refusal(401, "unauthenticated", "Access denied: the password has expired")
         client = request.client.host if request.client else None
         if not _allowed(cred.cidrs, client):
             raise Refusal(401, "unauthenticated", f"Access denied: not allowed from {client}")
-        branch = s.get(Branch, cred.branch_id)
-        db = s.get(Database, branch.database_id) if branch is not None else None
-        if branch is None or db is None:
-            raise refused
         if db.kind != "mysql":
             raise Refusal(400, "failed_precondition", "the HTTP SQL API serves MySQL branches")
         ports = list(
