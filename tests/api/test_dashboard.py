@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import asdict
+from datetime import timedelta
 from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,12 +20,13 @@ import pytest
 from fastapi import FastAPI, Response
 from fastapi.testclient import TestClient
 from oauth_support import ALICE, BOB, CAROL, PASSWORD, add_person, hidden, query, register
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.requests import Request
 
 from moonbase.engines.base import TableSchema
 from moonbase.errors import Unprocessable
-from moonbase.models import Credential, Database
+from moonbase.ids import utcnow
+from moonbase.models import Credential, Database, SchemaSnapshot
 from moonbase.tenancy import check_name
 from moonbase.web.dashboard.routing import safe_next
 from moonbase.web.session import DASHBOARD, BrowserSession
@@ -563,3 +565,24 @@ def test_sign_in_page_links_nothing_external(browser: TestClient) -> None:
     hrefs = re.findall(r'(?:href|action|src)="([^"]*)"', page)
     assert hrefs == ["/sign-in"], hrefs
     assert unescape(hidden(page)["next"]) == "/"
+
+
+def test_pages_ask_for_a_fresh_schema_when_theirs_is_old(
+    app: FastAPI, api: TestClient, browser: TestClient, fake: Any
+) -> None:
+    ready_db(api, "fresh")
+    main_id = api.get(branch_path("fresh")).json()["id"]
+    refresh_schema(api, "fresh")  # a snapshot of no tables, just taken
+    signed_in(browser)
+    fake.schemas[main_id] = mysql_tables()  # tables made since (as if by a client)
+    with store(app).tx() as s:  # a snapshot that stays fresh however slow this machine is
+        s.execute(update(SchemaSnapshot).values(taken_at=utcnow() + timedelta(minutes=5)))
+    assert "`orders`" not in html(browser.get("/acme/fresh/main"))  # not read again
+
+    with store(app).tx() as s:  # five minutes later
+        s.execute(update(SchemaSnapshot).values(taken_at=utcnow() - timedelta(minutes=5)))
+    assert "`orders`" in html(browser.get("/acme/fresh/main"))
+    with store(app).tx() as s:
+        s.execute(update(SchemaSnapshot).values(taken_at=utcnow() - timedelta(minutes=5)))
+    fake.schemas[main_id] = []
+    assert ">0<" in html(browser.get("/acme/fresh"))  # the database page too

@@ -9,6 +9,9 @@ GET  /{org}/{db}                a database and its branches
 GET  /{org}/{db}/{branch}       a branch: status, connection, schema, lint, credentials
 
 A visitor who is not signed in is sent to the sign-in form (303) with the page as ``next``.
+A database or branch page whose schemas are more than a few seconds old first asks the
+reconciler to read them again and waits for it briefly (the only thing a page writes), so
+tables made a moment ago show up.
 ``install`` adds these routes after all others and keeps Moonbase's own paths out of their
 reach (``routing``).
 """
@@ -16,13 +19,16 @@ reach (``routing``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from moonbase.errors import NotFound
-from moonbase.models import User
+from moonbase.ids import utcnow
+from moonbase.models import Branch, BranchState, SchemaSnapshot, User
 from moonbase.settings import Settings
 from moonbase.store.db import Store
 from moonbase.web.dashboard import pages, views
@@ -60,7 +66,53 @@ def _signed_in(db: Session, session: BrowserSession | None) -> User | None:
     return db.get(User, session.user_id) if session is not None and session.user_id else None
 
 
-def _page(request: Request, build: Build) -> Response:
+#: a page showing a schema older than this asks the reconciler for a fresh one first ...
+FRESH = timedelta(seconds=5)
+#: ... and waits for it at most this long (then shows the one it has)
+FRESH_WAIT = 2.0
+#: which ready branches a page shows the schema of (membership checked: NotFound otherwise)
+Shown = Callable[[Session, User], list[Branch]]
+
+
+def _fresh_schemas(request: Request, shown: Shown) -> None:
+    """Ask the reconciler to read again the schemas a page is about to show, if they are older
+    than ``FRESH``, and wait (briefly) until it has: tables created a moment ago show up."""
+    store, notifier = _store(request), request.app.state.notifier
+    now = utcnow()
+    with store.tx() as db:
+        session = DASHBOARD.read(request)
+        user = _signed_in(db, session)
+        try:
+            branches = shown(db, user) if user is not None else []
+        except NotFound:
+            return
+        stale = [
+            b.id
+            for b in branches
+            if b.state == BranchState.READY
+            and ((s := db.get(SchemaSnapshot, b.id)) is None or now - s.taken_at >= FRESH)
+        ]
+        if not stale:
+            return
+        db.execute(
+            update(Branch)
+            .where(Branch.id.in_(stale))
+            .values(schema_refresh_requested_at=now, updated_at=Branch.updated_at)
+        )
+    notifier.wake()
+
+    def fresh() -> bool:
+        with store.tx() as db:
+            taken = db.scalars(select(SchemaSnapshot.taken_at).where(
+                SchemaSnapshot.branch_id.in_(stale))).all()  # fmt: skip
+        return len(taken) == len(stale) and all(t >= now for t in taken)
+
+    notifier.wait_until(fresh, FRESH_WAIT)
+
+
+def _page(request: Request, build: Build, shown: Shown | None = None) -> Response:
+    if shown is not None:
+        _fresh_schemas(request, shown)
     with _store(request).tx() as db:
         session = DASHBOARD.read(request)
         user = _signed_in(db, session)
@@ -145,7 +197,10 @@ def database_page(request: Request, organization: str, database: str) -> Respons
         view = views.database(db, _settings(request), user, organization, database)
         return pages.database_page(viewer, view)
 
-    return _page(request, build)
+    def shown(db: Session, user: User) -> list[Branch]:
+        return views.database(db, _settings(request), user, organization, database).branches
+
+    return _page(request, build, shown)
 
 
 @router.get("/{organization}/{database}/{branch}")
@@ -154,4 +209,7 @@ def branch_page(request: Request, organization: str, database: str, branch: str)
         view = views.branch(db, _settings(request), user, organization, database, branch)
         return pages.branch_page(viewer, view)
 
-    return _page(request, build)
+    def shown(db: Session, user: User) -> list[Branch]:
+        return [views.branch(db, _settings(request), user, organization, database, branch).branch]
+
+    return _page(request, build, shown)

@@ -7,8 +7,8 @@ organization and its people, and invoices are for administrators), so every page
 to members and administrators alike. An organization they are not in, and a database or
 branch that does not exist, are the same :class:`NotFound`, so a page never tells which.
 
-Nothing here writes: a page shows the schema the reconciler last read (``SchemaSnapshot``),
-without asking for a fresh one.
+Nothing here writes: a page shows the schema the reconciler last read (``SchemaSnapshot``);
+the endpoints ask for a fresh one first when it is old.
 """
 
 from __future__ import annotations
