@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -335,3 +336,44 @@ def test_token_endpoint_takes_only_forms(api: TestClient, client: Client) -> Non
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     oauth_error(response, 400, "invalid_request")
+
+
+def revoke(api: TestClient, client: Client, value: str, **extra: str) -> Any:
+    form = {"client_id": client.client_id, "client_secret": client.secret, "token": value}
+    return api.post("/oauth/revoke", data={**form, **extra})
+
+
+@pytest.mark.parametrize("which", ["access_token", "refresh_token"])
+def test_revocation_rfc_7009(api: TestClient, app: FastAPI, client: Client, which: str) -> None:
+    create_db(api, "shop")
+    body = exchange(api, client, obtain_code(api, query(client))).json()
+    databases = f"{org_path()}/databases"
+    assert api.get(databases, headers=bearer(body["access_token"])).status_code == 200
+
+    done = revoke(api, client, body[which], token_type_hint=which)
+    assert done.status_code == 200 and done.content == b""
+    assert done.headers["cache-control"] == "no-store"
+    # either token revokes both
+    assert_error(api.get(databases, headers=bearer(body["access_token"])), 401, "unauthorized")
+    again = token(api, client, grant_type="refresh_token", refresh_token=body["refresh_token"])
+    oauth_error(again, 400, "invalid_grant")
+    # revoking what is already gone (or never was) is not an error
+    assert revoke(api, client, body[which]).status_code == 200
+    assert revoke(api, client, "pscale_oauth_nothing_like_it").status_code == 200
+
+
+def test_revocation_refusals(api: TestClient, app: FastAPI, client: Client) -> None:
+    create_db(api, "shop")
+    body = exchange(api, client, obtain_code(api, query(client))).json()
+    other = register(app)
+    stranger = revoke(api, other, body["access_token"])
+    oauth_error(stranger, 400, "unauthorized_client")
+    wrong = Client(client.id, client.client_id, "not-the-secret")
+    oauth_error(revoke(api, wrong, body["access_token"]), 401, "invalid_client")
+    oauth_error(api.post("/oauth/revoke", data={"token": "x"}), 401, "invalid_client")
+    form = {"client_id": client.client_id, "client_secret": client.secret}
+    oauth_error(api.post("/oauth/revoke", data=form), 400, "invalid_request")
+    oauth_error(api.post("/oauth/revoke", json={**form, "token": "x"}), 400, "invalid_request")
+    # none of that revoked anything
+    databases = f"{org_path()}/databases"
+    assert api.get(databases, headers=bearer(body["access_token"])).status_code == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from moonbase.errors import NotFound
@@ -72,6 +72,16 @@ def token(session: Session, application_id: str, token_id: str) -> OAuthToken:
     if found is None or found.application_id != application_id:
         raise NotFound(f"OAuth token '{token_id}' was not found")
     return found
+
+
+def token_by_hash(session: Session, hashed: str) -> OAuthToken | None:
+    """The OAuth token whose access or refresh token hashes to ``hashed``."""
+    return session.scalar(
+        select(OAuthToken).where(
+            OAuthToken.application_id.is_not(None),
+            or_(OAuthToken.token_hash == hashed, OAuthToken.refresh_token_hash == hashed),
+        )
+    )
 
 
 def token_by_refresh_hash(session: Session, refresh_hash: str) -> OAuthToken | None:

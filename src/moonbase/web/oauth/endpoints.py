@@ -6,6 +6,7 @@ POST /oauth/authorize   allow -> redirect_uri?code=...&state=...; deny -> error=
 POST /oauth/sign-out    forget the session, back to the sign-in form
 POST /oauth/token       RFC 6749 token endpoint (form-encoded): authorization_code and
                         refresh_token grants; errors as {"error", "error_description"}
+POST /oauth/revoke      RFC 7009 revocation of an access or refresh token by its client
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from moonbase.errors import Unprocessable
+from moonbase.ids import token_hash
 from moonbase.models import User
 from moonbase.resources.oauth import authorization, repository, scopes, service
 from moonbase.store.db import Store
-from moonbase.web.forms import FormDep, posted_session, signing_in
+from moonbase.web.forms import Form, FormDep, posted_session, signing_in
 from moonbase.web.oauth import pages
 from moonbase.web.pages import see_other
 from moonbase.web.session import OAUTH as browser
@@ -180,8 +182,9 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     return unquote(client_id), unquote(secret)
 
 
-@router.post("/token")
-def token(request: Request, form: FormDep) -> Response:
+def _client(request: Request, form: Form) -> tuple[str, str] | JSONResponse:
+    """The client's id and secret (HTTP Basic or form fields, RFC 6749 2.3.1), or the error
+    answer when the request is malformed or carries none."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return _token_error("invalid_request", "Send application/x-www-form-urlencoded")
@@ -195,6 +198,15 @@ def token(request: Request, form: FormDep) -> Response:
     client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
     if not client_id or not secret:
         return _token_error("invalid_client", "Client authentication is required")
+    return client_id, secret
+
+
+@router.post("/token")
+def token(request: Request, form: FormDep) -> Response:
+    client = _client(request, form)
+    if isinstance(client, JSONResponse):
+        return client
+    client_id, secret = client
     body: dict[str, Any] | None = None
     failure: service.GrantError | None = None
     with _store(request).tx() as db:
@@ -208,3 +220,27 @@ def token(request: Request, form: FormDep) -> Response:
         assert failure is not None
         return _token_error(failure.error, failure.description)
     return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+@router.post("/revoke")
+def revoke(request: Request, form: FormDep) -> Response:
+    """RFC 7009: the client revokes one of its access or refresh tokens (either revokes both).
+    An unknown or already revoked token is not an error (200 all the same); a token issued to
+    another client is refused."""
+    client = _client(request, form)
+    if isinstance(client, JSONResponse):
+        return client
+    value = form.get("token", "")
+    if not value:
+        return _token_error("invalid_request", "token is required")
+    with _store(request).tx() as db:
+        try:
+            app = service.authenticate_client(db, *client)
+        except service.GrantError as exc:
+            return _token_error(exc.error, exc.description)
+        found = repository.token_by_hash(db, token_hash(value))
+        if found is not None and found.application_id != app.id:
+            return _token_error("unauthorized_client", "The token was issued to another client")
+        if found is not None:
+            service.revoke(db, found)
+    return Response(status_code=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
