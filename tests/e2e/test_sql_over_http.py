@@ -120,6 +120,11 @@ def test_wire_shapes_sessions_and_refusals(mysql_db: Moonbase) -> None:
     created = sql(mb, cred, "CREATE TABLE t (id int unsigned PRIMARY KEY, b blob, e enum('x','y'))")
     assert created.status_code == 200, created.text
     assert "error" not in created.json() and created.json()["result"] == {}
+    # DDL over HTTP has the schema read again at once (not at the once-a-minute refresh)
+    def counted() -> bool:
+        return mb.database("app")["default_branch_table_count"] == 1
+
+    wait_for(counted, 5, "the new table to be counted")
 
     inserted = sql(mb, cred, "INSERT INTO t VALUES (1, NULL, 'y'), (2, x'00ff', NULL)").json()
     assert inserted["result"] == {"rowsAffected": "2"}

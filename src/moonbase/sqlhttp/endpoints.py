@@ -18,6 +18,8 @@ import base64
 import binascii
 import hmac
 import ipaddress
+import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -85,8 +87,15 @@ def _allowed(cidrs: list[str] | None, address: str | None) -> bool:
     return any(ip in ipaddress.ip_network(c, strict=False) for c in cidrs)
 
 
-def _target(request: Request) -> tuple[str, Target]:
-    """The credential's id and where its statements run; Refusal when it may not."""
+@dataclass(frozen=True)
+class Login:
+    credential_id: str
+    branch_id: str
+    target: Target
+
+
+def _target(request: Request) -> Login:
+    """The credential, its branch and where its statements run; Refusal when it may not."""
     store: Store = request.app.state.store
     settings: Settings = request.app.state.settings
     username, password = _basic(request.headers.get("authorization"))
@@ -133,7 +142,8 @@ def _target(request: Request) -> tuple[str, Target]:
             )
         port = ports[1] if cred.replica and len(ports) > 1 else ports[0]
         host = loopback_for(settings.server_bind)
-        return cred.id, Target(host, port, username, password, db.schema_name)
+        target = Target(host, port, username, password, db.schema_name)
+        return Login(cred.id, branch.id, target)
 
 
 def _session_id(session: Any) -> str | None:
@@ -147,19 +157,38 @@ def _session_json(session_id: str, in_transaction: bool = False) -> dict[str, An
     return {"id": session_id, "inTransaction": in_transaction}
 
 
+#: statements after which the branch's schema snapshot is read again at once
+_SCHEMA_CHANGE = re.compile(r"^\s*(CREATE|ALTER|DROP|RENAME)\s", re.IGNORECASE)
+
+
+def _schema_changed(request: Request, branch_id: str) -> None:
+    """Ask the reconciler for a new schema snapshot (``schema_last_updated_at``, table counts,
+    the dashboard), instead of leaving it to the once-a-minute refresh."""
+    store: Store = request.app.state.store
+    with store.tx() as s:
+        s.execute(
+            update(Branch)
+            .where(Branch.id == branch_id)
+            .values(schema_refresh_requested_at=utcnow(), updated_at=Branch.updated_at)
+        )
+    request.app.state.notifier.wake()
+
+
 @router.post("/Execute")
 def execute(request: Request, call: Call) -> JSONResponse:
     gateway: Gateway = request.app.state.sql_gateway
     try:
-        credential_id, target = _target(request)
+        login = _target(request)
     except Refusal as refusal:
         return refusal.response()
     if not call.query.strip():
         return Refusal(400, "invalid_argument", "the query is empty").response()
     in_transaction = isinstance(call.session, dict) and call.session.get("inTransaction") is True
     outcome = gateway.execute(
-        _session_id(call.session), credential_id, target, call.query, in_transaction
+        _session_id(call.session), login.credential_id, login.target, call.query, in_transaction
     )
+    if outcome.error is None and _SCHEMA_CHANGE.match(call.query):
+        _schema_changed(request, login.branch_id)
     body: dict[str, Any] = {
         "session": _session_json(outcome.session_id, outcome.in_transaction),
         "timing": outcome.seconds,
@@ -175,10 +204,11 @@ def execute(request: Request, call: Call) -> JSONResponse:
 def create_session(request: Request) -> JSONResponse:
     gateway: Gateway = request.app.state.sql_gateway
     try:
-        credential_id, target = _target(request)
+        login = _target(request)
     except Refusal as refusal:
         return refusal.response()
-    session_id = gateway.new_session(credential_id)
+    target = login.target
+    session_id = gateway.new_session(login.credential_id)
     return JSONResponse(
         {
             "session": _session_json(session_id),
